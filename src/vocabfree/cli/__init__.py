@@ -1,0 +1,40 @@
+"""Command-line interface: ``vocabfree <command>``.
+
+One typer sub-app per noun, each in its own module; every command parses options, calls one library
+function and formats the answer (a table, or JSON with ``--json``). Heavy modules are imported inside the
+commands so ``--help`` stays instant. Exit codes: 0 ok, 1 runtime error (any ``VocabfreeError``), 2 usage.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from vocabfree.cli import _align, _caption, _classify, _db, _eval, _fewshot, _models, _serve
+from vocabfree.errors import VocabfreeError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+for module in (_models, _classify, _fewshot, _eval, _db, _align, _caption, _serve):
+    module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning library errors into exit code 1 without a traceback."""
+    try:
+        app(standalone_mode=False)
+    except VocabfreeError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.secho("aborted", err=True)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here under standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,153 @@
+"""Image input: turn whatever a user has (paths, folders, globs, PIL images, arrays, bytes) into RGB images.
+
+Every model sees the same normalised input: EXIF orientation applied, transparency composited on white,
+grayscale/palette/CMYK/16-bit converted to 8-bit RGB. Decoding is guarded against decompression bombs by
+checking the header's size before any pixel is decoded, and every failure names the offending input.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vocabfree.errors import ImageLoadError, ImageTooLargeError, InvalidInputError
+
+ImageInput = Union[str, Path, bytes, np.ndarray, Image.Image]
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
+DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000; a user with bigger scans raises it explicitly
+
+
+def describe(item: ImageInput) -> str:
+    """A short human name for an input, used in error messages."""
+    if isinstance(item, str | Path):
+        return str(item)
+    if isinstance(item, bytes):
+        return f"<{len(item)} bytes>"
+    if isinstance(item, np.ndarray):
+        return f"<array {item.shape} {item.dtype}>"
+    if isinstance(item, Image.Image):
+        return f"<PIL {item.mode} {item.size[0]}x{item.size[1]}>"
+    return f"<{type(item).__name__}>"
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any PIL mode to RGB; transparent pixels become white (as a viewer on a page shows them)."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grayscale: scale to 8 bits instead of clipping (PIL's convert("L") clips at 255).
+        arr = np.asarray(image, dtype=np.float64)
+        hi = arr.max() if arr.size and arr.max() > 0 else 1.0
+        image = Image.fromarray((arr / hi * 255.0).astype(np.uint8), mode="L")
+    return image.convert("RGB")
+
+
+def _array_to_image(arr: np.ndarray) -> Image.Image:
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # CHW -> HWC
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+        raise ImageLoadError(f"array of shape {arr.shape} is not an image (expected HxW, HxWx3 or HxWx4)")
+    if arr.dtype != np.uint8:
+        arr = np.asarray(arr, dtype=np.float64)
+        if arr.size and arr.max() <= 1.0:  # float images in [0, 1]
+            arr = arr * 255.0
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def load_image(item: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Load one input as an RGB PIL image, or raise ``ImageLoadError`` naming it."""
+    name = describe(item)
+    if isinstance(item, Image.Image):
+        image = item
+    elif isinstance(item, np.ndarray):
+        image = _array_to_image(item)
+    elif isinstance(item, bytes | bytearray | str | Path):
+        source = io.BytesIO(item) if isinstance(item, bytes | bytearray) else Path(item)
+        if isinstance(source, Path) and not source.is_file():
+            raise ImageLoadError(f"{name}: no such file")
+        try:
+            image = Image.open(source)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ImageLoadError(f"{name}: not a readable image ({exc.__class__.__name__})") from exc
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(f"{name}: {exc}") from exc
+    else:
+        raise InvalidInputError(f"unsupported image input of type {type(item).__name__}: {name}")
+
+    width, height = image.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"{name}: {width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,}"
+        )
+    try:
+        image.load()  # decode now so truncated files fail here, with the file's name
+        image = ImageOps.exif_transpose(image) or image
+        return to_rgb(image)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageLoadError(f"{name}: corrupt image data ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that was skipped under ``skip_errors`` and why."""
+
+    source: str
+    reason: str
+
+
+def load_images(
+    items: Sequence[ImageInput], *, skip_errors: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> tuple[list[Image.Image], list[int], list[Skipped]]:
+    """Load many inputs. Returns (images, indices of the loaded inputs, skipped inputs).
+
+    Without ``skip_errors`` the first bad input raises; with it, bad inputs are reported and left out.
+    """
+    images, kept, skipped = [], [], []
+    for i, item in enumerate(items):
+        try:
+            images.append(load_image(item, max_pixels=max_pixels))
+            kept.append(i)
+        except ImageLoadError as exc:
+            if not skip_errors:
+                raise
+            skipped.append(Skipped(describe(item), str(exc)))
+    return images, kept, skipped
+
+
+def expand_paths(specs: Iterable[str | Path], *, recursive: bool = True) -> list[Path]:
+    """Expand files, directories (recursively, image extensions only) and glob patterns into paths.
+
+    Order is deterministic: each spec in the order given, its matches sorted. A spec matching nothing is an
+    error rather than a silent empty result.
+    """
+    out: list[Path] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        elif path.exists():
+            found = [path]
+        elif glob.has_magic(str(spec)):
+            found = sorted(Path(p) for p in glob.glob(str(spec), recursive=True) if Path(p).is_file())
+        else:
+            raise ImageLoadError(f"{spec}: no such file, directory or matching pattern")
+        if not found:
+            raise ImageLoadError(f"{spec}: contains no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        out.extend(found)
+    return out

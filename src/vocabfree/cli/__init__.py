@@ -14,27 +14,24 @@ import typer
 from vocabfree.cli import _align, _caption, _classify, _db, _eval, _fewshot, _models, _serve
 from vocabfree.errors import VocabfreeError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="vocabfree: vocabulary-free, zero-shot and few-shot image classification, captioning and evaluation.",
+)
 for module in (_models, _classify, _fewshot, _eval, _db, _align, _caption, _serve):
     module.register(app)
 
 
 def main() -> None:
-    """Console-script entry point: run the app, turning library errors into exit code 1 without a traceback."""
+    """Console-script entry point: run the app, turning library errors into exit code 1 without a traceback.
+
+    Click handles usage errors itself (exit code 2); anything raised on purpose by the library is a
+    ``VocabfreeError`` and is reported as one line.
+    """
     try:
-        app(standalone_mode=False)
+        app(prog_name="vocabfree")
     except VocabfreeError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.secho("aborted", err=True)
-        sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here under standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

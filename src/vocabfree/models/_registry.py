@@ -45,7 +45,7 @@ def list_backends(pattern: str = "*") -> list[BackendEntry]:
 
 def resolve(model_name: str) -> tuple[BackendEntry, str | None]:
     """Find the entry for ``model_name``; returns it with the prefix argument (None for exact names)."""
-    if model_name in _ENTRIES:
+    if model_name in _ENTRIES and not model_name.endswith(":"):
         return _ENTRIES[model_name], None
     prefix, sep, rest = model_name.partition(":")
     if sep and f"{prefix}:" in _ENTRIES:

@@ -78,13 +78,20 @@ class HFVisionLanguageModel:
 def create_hf(model_id: str, device: str | None = None, precision: Precision = "auto", **_: object):
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
     runtime = select_runtime(device, precision)
+    verbosity = hf_logging.get_verbosity()
+    # The PIL image processors are what we want (no torchvision); silence transformers' note about it.
+    hf_logging.set_verbosity_error()
     try:
         model = AutoModel.from_pretrained(model_id)
         tokenizer = AutoTokenizer.from_pretrained(model_id)
         image_processor = AutoImageProcessor.from_pretrained(model_id)
     except OSError as exc:  # unknown hub id, no network, missing files in a local directory
         raise UnknownBackendError(f"cannot load Hugging Face model '{model_id}': {exc}") from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
     if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
         raise UnknownBackendError(
             f"'{model_id}' is a {type(model).__name__}, not an image-text dual encoder (CLIP, SigLIP, ...)"

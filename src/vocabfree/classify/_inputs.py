@@ -1,0 +1,35 @@
+"""Shared input handling for classifiers: accept images or precomputed embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vocabfree.errors import InvalidInputError
+from vocabfree.images import ImageInput
+
+
+def is_embedding_matrix(X) -> bool:
+    """A 2-D float array is a batch of embeddings; images come as a sequence (a list of arrays included)."""
+    return isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.floating)
+
+
+def as_embeddings(model, X: Sequence[ImageInput] | np.ndarray, *, batch_size: int = 32, progress: bool = False):
+    """Return (N, D) embeddings for ``X``: passed through if already embedded, else encoded with ``model``."""
+    if is_embedding_matrix(X):
+        if model is not None and X.shape[1] != model.embed_dim:
+            raise InvalidInputError(f"embeddings have dimension {X.shape[1]}, model {model.name} has {model.embed_dim}")
+        return np.asarray(X, dtype=np.float32)
+    if model is None:
+        raise InvalidInputError("images given but no model to encode them; pass a model or embeddings")
+    if isinstance(X, str | bytes) or not isinstance(X, Sequence | np.ndarray):
+        X = [X]  # a single image
+    return model.encode_images(list(X), batch_size=batch_size, progress=progress)
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax in float64, returned as float32."""
+    z = logits.astype(np.float64) - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)

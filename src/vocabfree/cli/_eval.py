@@ -1,0 +1,57 @@
+"""``vocabfree eval zero-shot|vocab-free``: benchmark a model on a labelled dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vocabfree.cli._output import (
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    PrecisionOption,
+    load_model_from_options,
+    print_json,
+    print_table,
+)
+from vocabfree.models import DEFAULT_MODEL
+
+
+def register(app: typer.Typer) -> None:
+    eval_app = typer.Typer(no_args_is_help=True, help="Evaluate on a labelled dataset (path,label CSV).")
+    app.add_typer(eval_app, name="eval")
+
+    @eval_app.command("zero-shot")
+    def zero_shot(
+        dataset: Annotated[Path, typer.Option(help="Labelled CSV (path,label) or folder-per-class directory.")],
+        model: ModelOption = DEFAULT_MODEL,
+        templates: Annotated[str, typer.Option(help="openai (80), openai-7, photo, none, or a file.")] = "openai",
+        limit: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N images.")] = None,
+        batch_size: Annotated[int, typer.Option(min=1)] = 32,
+        cache_dir: Annotated[Path | None, typer.Option(help="Cache image embeddings here (resumable).")] = None,
+        device: DeviceOption = None,
+        precision: PrecisionOption = "auto",
+        json_: JsonOption = False,
+    ) -> None:
+        """Zero-shot top-1 / top-5 / cluster accuracy over the dataset's class names."""
+        from vocabfree.data import read_image_folder, read_labelled_csv
+        from vocabfree.evaluation import evaluate_zero_shot
+
+        data = read_image_folder(dataset) if dataset.is_dir() else read_labelled_csv(dataset)
+        if limit is not None:
+            data = data.subset(limit=limit)
+        vlm = load_model_from_options(model, device, precision)
+        result = evaluate_zero_shot(vlm, data, templates=templates, batch_size=batch_size, cache_dir=cache_dir,
+                                    progress=not json_)
+        if json_:
+            print_json(result)
+        else:
+            print_table([(k, v) for k, v in result.items()], ("metric", "value"))
+
+    try:  # the vocabulary-free evaluation lives with the CaSED code
+        from vocabfree.cli._eval_vocab import register_eval
+    except ImportError:
+        return
+    register_eval(eval_app)

@@ -1,0 +1,68 @@
+"""Resumable, chunked on-disk caching of embeddings for big image sets.
+
+Encoding a few thousand images takes minutes on a CPU; a killed run should not start over. Items are
+encoded in chunks; each finished chunk is written atomically (temp file + rename) as ``.npy``, and a rerun
+with the same key loads finished chunks and encodes only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def cache_key(*parts: object) -> str:
+    """A short stable hash of the things that determine the embeddings (model name, inputs, options)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(repr(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:20]
+
+
+def cached_encode(
+    encode: Callable[[Sequence], np.ndarray],
+    items: Sequence,
+    cache_dir: str | Path | None,
+    key: str,
+    *,
+    chunk_size: int = 256,
+    progress: bool = False,
+    desc: str = "encode",
+) -> np.ndarray:
+    """``encode(items)`` in chunks, caching each chunk under ``cache_dir/key``; no cache when dir is None."""
+    from tqdm.auto import tqdm
+
+    folder = Path(cache_dir) / key if cache_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    parts = []
+    with tqdm(total=len(items), desc=desc, unit="img", disable=not progress) as bar:
+        for n, start in enumerate(range(0, len(items), chunk_size)):
+            chunk = items[start : start + chunk_size]
+            path = folder / f"chunk_{n:05d}_{len(chunk)}.npy" if folder is not None else None
+            if path is not None and path.is_file():
+                part = np.load(path)
+            else:
+                part = np.asarray(encode(chunk), dtype=np.float32)
+                if path is not None:
+                    tmp = path.with_suffix(".tmp.npy")
+                    np.save(tmp, part)
+                    tmp.replace(path)
+            parts.append(part)
+            bar.update(len(chunk))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def encode_images_cached(model, paths: Sequence[str | Path], cache_dir: str | Path | None, *,
+                         batch_size: int = 32, progress: bool = False, features: str = "embedding") -> np.ndarray:
+    """Image embeddings (or backbone features with ``features='backbone'``) of ``paths``, resumable."""
+    encode_fn = model.encode_images if features == "embedding" else model.encode_image_features
+    key = cache_key(model.name, features, [str(p) for p in paths])
+    return cached_encode(
+        lambda chunk: encode_fn(list(chunk), batch_size=batch_size),
+        list(paths), cache_dir, key, progress=progress, desc=f"encode images ({model.name})",
+    )

@@ -1,0 +1,49 @@
+"""Shared fixtures: the deterministic ``test-tiny`` backend, solid-colour images, random hf checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    from vocabfree.models import load_model
+
+    return load_model("test-tiny")
+
+
+@pytest.fixture
+def colour_images(tmp_path) -> dict[str, Path]:
+    """Solid red/green/blue PNGs of different sizes; the tiny backend knows their colour names."""
+    out = {}
+    for name, rgb, size in (("red", (250, 10, 10), (40, 30)), ("green", (5, 240, 5), (32, 32)),
+                            ("blue", (0, 0, 255), (20, 50))):
+        path = tmp_path / f"{name}.png"
+        Image.new("RGB", size, rgb).save(path)
+        out[name] = path
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory) -> Path:
+    from vocabfree.models.random_checkpoint import save_random_checkpoint
+
+    return save_random_checkpoint(tmp_path_factory.mktemp("tiny-clip"), "tiny-clip")
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_dir(tmp_path_factory) -> Path:
+    from vocabfree.models.random_checkpoint import save_random_checkpoint
+
+    return save_random_checkpoint(tmp_path_factory.mktemp("tiny-siglip"), "tiny-siglip")
+
+
+def noise_image(seed: int, size=(48, 40)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))

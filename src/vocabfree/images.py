@@ -12,14 +12,13 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vocabfree.errors import ImageLoadError, ImageTooLargeError, InvalidInputError
 
-ImageInput = Union[str, Path, bytes, np.ndarray, Image.Image]
+ImageInput = str | Path | bytes | np.ndarray | Image.Image
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000; a user with bigger scans raises it explicitly

@@ -75,5 +75,9 @@ def register(app: typer.Typer) -> None:
         if json_:
             print_json([p.to_dict() for p in predictions])
         else:
-            rows = [(p.source, r + 1, lab, s) for p in predictions for r, (lab, s) in enumerate(zip(p.labels, p.scores))]
+            rows = [
+                (p.source, r + 1, label, score)
+                for p in predictions
+                for r, (label, score) in enumerate(zip(p.labels, p.scores, strict=True))
+            ]
             print_table(rows, ("image", "rank", "label", "score"))

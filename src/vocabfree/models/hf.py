@@ -77,7 +77,6 @@ class HFVisionLanguageModel:
 @register_backend("hf:", "any Hugging Face CLIP/SigLIP checkpoint: hf:<hub id> or hf:<local directory>")
 def create_hf(model_id: str, device: str | None = None, precision: Precision = "auto", **_: object):
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     runtime = select_runtime(device, precision)

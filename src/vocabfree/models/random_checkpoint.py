@@ -33,10 +33,11 @@ ARCHITECTURES = {
     },
 }
 
-_WORDS = (
+_WORDS = tuple(
     "a an the of photo picture image small large dog cat car bird plane ship truck horse red green blue "
     "flower tree house person man woman child in on with and is are sitting standing"
-).split()
+    .split()
+)
 
 
 def build_word_tokenizer(vocab_size: int, model_max_length: int):

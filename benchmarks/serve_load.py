@@ -1,0 +1,284 @@
+"""Bounded loopback load test of the HTTP service: throughput and latency with micro-batching on and off.
+
+For each batching mode the script starts ``python -m vocabfree.serve`` on 127.0.0.1 (a free port), waits for
+``/health``, then for each client count N runs N concurrent clients that POST real photos (Caltech-101 test
+images from ``<repo>/../shared/data``) to ``/v1/classify`` with a fixed label set, until ``--requests``
+requests are done or ``--max-seconds`` pass. It reports requests/s, p50/p95 latency, the error count (any
+non-200 or transport error) and the mean micro-batch size the server saw, as a markdown table.
+
+Traffic goes only to 127.0.0.1 and is bounded in count and time. The client runs on the same machine, so
+on a small machine it competes with the server for CPU; compare rows of one run, not across machines.
+
+    python benchmarks/serve_load.py                       # local model, N = 1, 4, 16, batching on/off
+    python benchmarks/serve_load.py --model test-tiny     # no weights needed (plumbing overhead only)
+    python benchmarks/serve_load.py --fallback-tiny       # local if it loads, else test-tiny (says so)
+    python benchmarks/serve_load.py --endpoint embed      # image embedding only (no label scoring)
+    python benchmarks/serve_load.py --endpoint embed      # image embedding only (no label scoring)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import itertools
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "caltech101"
+DEFAULT_LABELS = "airplane, motorbike, face, leopard, watch, car, chair, dog, lotus, piano"
+
+
+@dataclass
+class Row:
+    batching: str
+    clients: int
+    requests: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+    mean_batch: float
+
+    def cells(self) -> list[str]:
+        lat = sorted(self.latencies) or [float("nan")]
+        p50 = statistics.median(lat) * 1000
+        p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] * 1000
+        return [
+            self.batching,
+            str(self.clients),
+            str(self.requests),
+            f"{self.requests / self.seconds:.1f}",
+            f"{p50:.0f}",
+            f"{p95:.0f}",
+            str(self.errors),
+            f"{self.mean_batch:.2f}",
+        ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def load_images(count: int) -> list[tuple[str, bytes]]:
+    if not (DATA / "test.csv").is_file():
+        sys.exit(f"shared data not found at {DATA} (expected <repo>/../shared/data/caltech101/test.csv)")
+    with open(DATA / "test.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    step = max(1, len(rows) // count)  # spread over classes instead of 'count' faces
+    chosen = rows[::step][:count]
+    return [(Path(r["path"]).name, (DATA / r["path"]).read_bytes()) for r in chosen]
+
+
+class Server:
+    """``python -m vocabfree.serve`` in a subprocess, configured through VOCABFREE_* variables."""
+
+    def __init__(self, model: str, max_batch: int, max_wait_ms: float, log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "VOCABFREE_MODEL": model,
+            "VOCABFREE_HOST": "127.0.0.1",
+            "VOCABFREE_PORT": str(self.port),
+            "VOCABFREE_MAX_BATCH": str(max_batch),
+            "VOCABFREE_MAX_WAIT_MS": str(max_wait_ms),
+            "VOCABFREE_LOG_LEVEL": "warning",
+        }
+        self.log = open(log, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vocabfree.serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with code {self.proc.returncode}; see {self.log.name}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"server not ready after {timeout:.0f} s; see {self.log.name}")
+
+    def batch_stats(self) -> tuple[int, int]:
+        (stats,) = httpx.get(self.url + "/health", timeout=10).json()["batching"].values()
+        return stats["batches"], stats["items"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+async def run_clients(
+    url: str, images, labels: str, clients: int, total: int, max_seconds: float, endpoint: str = "classify"
+):
+    """N clients share a counter of ``total`` requests; stop early at ``max_seconds``. Returns latencies etc."""
+    latencies: list[float] = []
+    failures: list[str] = []  # the first failure, shown so an error count is never a mystery
+    errors = 0
+    issued = 0
+    deadline = time.monotonic() + max_seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal issued, errors
+            while issued < total and time.monotonic() < deadline:
+                name, data = images[issued % len(images)]
+                issued += 1
+                t0 = time.perf_counter()
+                try:
+                    response = await client.post(
+                        f"/v1/{endpoint}",
+                        files={"file": (name, data, "image/jpeg")},
+                        data={"labels": labels} if endpoint == "classify" else {},
+                    )
+                    ok = response.status_code == 200
+                    if not ok and not failures:
+                        failures.append(f"HTTP {response.status_code}: {response.text[:300]}")
+                except httpx.HTTPError as exc:
+                    ok = False
+                    if not failures:
+                        failures.append(f"{type(exc).__name__}: {exc}")
+                latencies.append(time.perf_counter() - t0)
+                errors += not ok
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        if failures:
+            print(f"# first failure: {failures[0]}", file=sys.stderr)
+        return latencies, errors, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="local")
+    parser.add_argument("--fallback-tiny", action="store_true", help="use test-tiny if --model fails to start")
+    parser.add_argument("--clients", default="1,4,16", help="comma-separated client counts")
+    parser.add_argument("--requests", type=int, default=96, help="requests per (mode, clients) cell")
+    parser.add_argument("--max-seconds", type=float, default=60, help="time cap per cell")
+    parser.add_argument("--max-batch", type=int, default=16, help="batch size when batching is on")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--images", type=int, default=32, help="distinct photos cycled through")
+    parser.add_argument("--labels", default=DEFAULT_LABELS)
+    parser.add_argument("--modes", default="on,off", help="batching modes to run: on, off or both")
+    parser.add_argument(
+        "--endpoint",
+        choices=["classify", "embed"],
+        default="classify",
+        help="classify: zero-shot over --labels; embed: image embedding only",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="run every cell this many times (interleaved) and pool the measurements"
+    )
+    parser.add_argument("--log-dir", type=Path, default=Path("/tmp"))
+    args = parser.parse_args()
+
+    images = load_images(args.images)
+    load_before = os.getloadavg()[0]
+    client_counts = [int(c) for c in args.clients.split(",")]
+    modes = args.modes.split(",")
+    model = args.model
+    servers: dict[str, Server] = {}
+    rows: list[Row] = []
+    try:
+        # One server per mode, started one after the other (model loading is heavy) and all kept up, so
+        # the cells can alternate between modes: background load drifting over the run then hits both alike.
+        for mode in modes:
+            max_batch = args.max_batch if mode == "on" else 1
+            log = args.log_dir / f"serve_load_{mode}.log"
+            servers[mode] = Server(model, max_batch, args.max_wait_ms, log)
+            try:
+                servers[mode].wait_ready(300)
+            except RuntimeError as exc:
+                if not args.fallback_tiny or model == "test-tiny" or len(servers) > 1:
+                    raise
+                print(f"# {model} did not start ({exc}); falling back to test-tiny", file=sys.stderr)
+                servers.pop(mode).stop()
+                model = "test-tiny"
+                servers[mode] = Server(model, max_batch, args.max_wait_ms, log)
+                servers[mode].wait_ready(120)
+            # Warm-up (label embeddings, allocator, first-batch effects); not measured.
+            asyncio.run(run_clients(servers[mode].url, images, args.labels, 4, 8, 60, args.endpoint))
+        cells: dict[tuple[str, int], list[Row]] = {}
+        for _repeat, clients, mode in itertools.product(range(args.repeats), client_counts, modes):
+            server = servers[mode]
+            before = server.batch_stats()
+            latencies, errors, seconds = asyncio.run(
+                run_clients(server.url, images, args.labels, clients, args.requests, args.max_seconds, args.endpoint)
+            )
+            after = server.batch_stats()
+            batches, items = after[0] - before[0], after[1] - before[1]
+            max_batch = args.max_batch if mode == "on" else 1
+            row = Row(
+                f"{mode} (max {max_batch})",
+                clients,
+                len(latencies),
+                seconds,
+                latencies,
+                errors,
+                items / batches if batches else 0.0,
+            )
+            cells.setdefault((mode, clients), []).append(row)
+            print("  ".join(row.cells()), file=sys.stderr)
+        for parts in cells.values():  # pool repeats: all latencies, total requests over total time
+            rows.append(
+                Row(
+                    parts[0].batching,
+                    parts[0].clients,
+                    sum(p.requests for p in parts),
+                    sum(p.seconds for p in parts),
+                    [x for p in parts for x in p.latencies],
+                    sum(p.errors for p in parts),
+                    statistics.fmean(p.mean_batch for p in parts),
+                )
+            )
+    finally:
+        for server in servers.values():
+            server.stop()
+    rows.sort(key=lambda r: (modes.index(r.batching.split()[0]), r.clients))
+
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+    except ImportError:  # pragma: no cover
+        threads = "?"
+    what = f"{len(args.labels.split(','))} labels" if args.endpoint == "classify" else "image embedding"
+    print(
+        f"\nModel `{model}`, POST /v1/{args.endpoint} (multipart JPEG, {what}), "
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), torch threads {threads}, "
+        f"max_wait_ms {args.max_wait_ms:g}, client and server on one machine; 1-min load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
+    )
+    header = ["batching", "clients", "requests", "req/s", "p50 ms", "p95 ms", "errors", "mean batch"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(row.cells()) + " |")
+    if any(row.errors for row in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""``Captioner``: a trained checkpoint plus its frozen image model, as one object the CLI and the HTTP
+service call: ``Captioner.load(checkpoint_dir).generate(images, beam_size=5)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vocabfree.caption import checkpoint as ckpt
+from vocabfree.caption.features import encode_for_caption
+from vocabfree.caption.generation import Hypothesis
+from vocabfree.errors import IndexMismatchError, InvalidInputError
+from vocabfree.images import ImageInput
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One generated caption with its decoder score (length-penalised log-probability)."""
+
+    text: str
+    score: float
+
+
+class Captioner:
+    """Frozen image model + trained decoder + tokenizer; captions images or precomputed features."""
+
+    def __init__(self, decoder, tokenizer, image_model, *, feature_kind: str, runtime, max_len: int = 30,
+                 meta: dict[str, Any] | None = None):
+        self.decoder = decoder.eval()
+        self.tokenizer = tokenizer
+        self.image_model = image_model
+        self.feature_kind = feature_kind
+        self.runtime = runtime
+        self.max_len = max_len
+        self.meta = meta or {}
+
+    @classmethod
+    def load(cls, checkpoint_dir: str | Path, model=None, *, device: str | None = None,
+             precision: str = "auto") -> Captioner:
+        """Load a checkpoint; ``model`` (an already loaded image model) must be the one it was trained on.
+
+        Without ``model`` the image model named in the checkpoint is loaded with ``load_model``.
+        """
+        from vocabfree.models._runtime import select_runtime
+
+        meta = ckpt.read_meta(checkpoint_dir)
+        if model is None:
+            from vocabfree.models import load_model
+
+            model = load_model(meta["image_model"], device=device)
+        elif model.name != meta["image_model"]:
+            raise IndexMismatchError(
+                f"checkpoint {checkpoint_dir} was trained on features of '{meta['image_model']}', "
+                f"got model '{model.name}'; pass that model or none"
+            )
+        runtime = select_runtime(device, precision)  # type: ignore[arg-type]
+        decoder = ckpt.build_decoder(meta["decoder"], meta["model_config"], precision=runtime.precision)
+        ckpt.load_weights(decoder, checkpoint_dir)
+        return cls(decoder.to(runtime.device), ckpt.load_tokenizer(checkpoint_dir), model,
+                   feature_kind=meta["feature_kind"], runtime=runtime, max_len=meta.get("max_len", 30), meta=meta)
+
+    def features(self, images: Sequence[ImageInput], *, batch_size: int = 32) -> np.ndarray:
+        """The decoder's input features (N, F) for images (paths, PIL images, arrays, bytes)."""
+        return encode_for_caption(self.image_model, images, self.feature_kind, batch_size=batch_size)
+
+    @torch.no_grad()
+    def generate_from_features(
+        self,
+        features: np.ndarray,
+        *,
+        beam_size: int = 1,
+        max_len: int | None = None,
+        length_penalty: float = 1.0,
+        top_p: float | None = None,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        batch_size: int = 32,
+    ) -> list[Caption]:
+        """Captions for precomputed features (N, F). Greedy at ``beam_size=1``; nucleus sampling if ``top_p``."""
+        if beam_size < 1:
+            raise InvalidInputError(f"beam_size must be >= 1, got {beam_size}")
+        features = np.asarray(features, dtype=np.float32)
+        want = self.meta.get("model_config", {}).get("feature_dim")
+        if want is not None and features.ndim == 2 and features.shape[1] != want:
+            raise IndexMismatchError(f"features have {features.shape[1]} dims, the decoder expects {want}")
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        out: list[Caption] = []
+        for start in range(0, len(features), batch_size):
+            prefix = torch.from_numpy(features[start : start + batch_size]).to(self.runtime.device)
+            with self.runtime.autocast():
+                hyps: list[Hypothesis] = self.decoder.generate(
+                    prefix, bos_id=self.tokenizer.bos_id, eos_id=self.tokenizer.eos_id,
+                    max_len=max_len or self.max_len, beam_size=beam_size, length_penalty=length_penalty,
+                    top_p=top_p, temperature=temperature, generator=generator,
+                )
+            out.extend(Caption(self.tokenizer.decode(h.tokens), h.score) for h in hyps)
+        return out
+
+    def generate(self, images: Sequence[ImageInput], *, beam_size: int = 1, max_len: int | None = None,
+                 **options: Any) -> list[str]:
+        """One caption per image; ``options``: length_penalty, top_p, temperature, seed, batch_size."""
+        if not len(images):
+            return []
+        return [c.text for c in self.generate_from_features(
+            self.features(images), beam_size=beam_size, max_len=max_len, **options)]

@@ -1,0 +1,350 @@
+"""Train a caption decoder on image–caption pairs, with the image encoder frozen.
+
+nanoGPT's train.py shape, as functions over a frozen ``TrainConfig``: prepare data (image features computed
+once and cached on disk), build or resume the model, then one loop of AdamW steps with a pure warm-up +
+cosine ``lr_at(step)``, gradient clipping and bf16 autocast where the hardware has it. Each epoch ends with
+validation loss and greedy-decoding metrics (CIDEr, BLEU-4); the epoch with the best validation CIDEr is
+what ``model.safetensors`` holds. ``state.pt`` is rewritten every ``checkpoint_every`` steps and holds the
+optimizer, step and RNG states, so ``resume=True`` continues the same run exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from vocabfree.caption import checkpoint as ckpt
+from vocabfree.caption.data import CaptionPair, group_by_image, read_pairs
+from vocabfree.caption.decoder import IGNORE_INDEX
+from vocabfree.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str  # captions CSV (path,caption,split,source) or Karpathy dataset JSON
+    out_dir: str = "runs/caption/own"
+    decoder: Literal["own", "prefix_lm"] = "own"
+    image_model: str = "local"  # frozen image encoder, by load_model name
+    image_root: str | None = None  # images folder, for Karpathy JSON only
+    feature_cache: str | None = "artifacts/caption/features"  # None: recompute features every run
+    train_split: str = "train"
+    val_split: str = "val"
+    model: dict[str, Any] = field(default_factory=dict)  # DecoderConfig / PrefixLMConfig fields
+    vocab_size: int = 4096  # own decoder: word-piece vocabulary to learn from the training captions
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    min_lr: float = 1e-5  # the cosine decays to this
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    checkpoint_every: int = 200  # steps between state.pt rewrites (also written at each epoch end)
+    val_max_images: int | None = None  # decode only this many validation images per epoch (speed)
+    max_len: int = 30  # longest generated caption, in tokens
+    total_steps: int | None = None  # length of the run and its lr schedule; None: epochs x steps per epoch
+    max_steps: int | None = None  # stop early after this global step (smoke runs, tests); schedule unchanged
+    seed: int = 0
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+
+    def __post_init__(self):
+        if self.decoder not in ("own", "prefix_lm"):
+            raise InvalidInputError(f"unknown decoder '{self.decoder}'; use 'own' or 'prefix_lm'")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise InvalidInputError("epochs and batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out_dir: Path
+    best_epoch: float | None  # None when no validation ran (the final weights were kept)
+    best_cider: float | None
+    history: list[dict[str, Any]]  # one row per epoch: train/val loss, val metrics, seconds
+    train_seconds: float
+
+
+def lr_at(step: int, *, lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> float:
+    """Learning rate at ``step``: linear warm-up to ``lr``, then cosine decay to ``min_lr`` at ``total_steps``."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    if step >= total_steps:
+        return min_lr
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split, ready for batching: per-caption token rows pointing at per-image features."""
+
+    features: np.ndarray  # (I, F) float32, one row per unique image
+    image_of: np.ndarray  # (N,) int: image row of each caption
+    inputs: np.ndarray  # (N, L) int64: BOS + caption, padded
+    targets: np.ndarray  # (N, L) int64: caption + EOS, padded with IGNORE_INDEX
+    images: list[str]  # (I,) paths
+    references: list[list[str]]  # (I,) the captions of each image
+
+
+def _encode_split(pairs: list[CaptionPair], features: np.ndarray, tokenizer, block_size: int) -> Split:
+    images, refs = group_by_image(pairs)
+    row = {p: i for i, p in enumerate(images)}
+    seqs = [tokenizer.encode(p.caption)[: block_size - 1] for p in pairs]
+    width = max((len(s) for s in seqs), default=0) + 1
+    inputs = np.full((len(seqs), width), tokenizer.pad_id, dtype=np.int64)
+    targets = np.full((len(seqs), width), IGNORE_INDEX, dtype=np.int64)
+    for n, s in enumerate(seqs):
+        inputs[n, : len(s) + 1] = [tokenizer.bos_id, *s]
+        targets[n, : len(s) + 1] = [*s, tokenizer.eos_id]
+    image_of = np.array([row[p.image] for p in pairs], dtype=np.int64)
+    return Split(features, image_of, inputs, targets, images, refs)
+
+
+def _batch(split: Split, idx: np.ndarray, device: str) -> tuple[torch.Tensor, ...]:
+    targets = split.targets[idx]
+    width = int((targets != IGNORE_INDEX).sum(axis=1).max())  # trim padding to the longest in the batch
+    feats = torch.from_numpy(split.features[split.image_of[idx]]).to(device)
+    tokens = torch.from_numpy(split.inputs[idx, :width]).to(device)
+    return feats, tokens, torch.from_numpy(targets[:, :width]).to(device)
+
+
+def _order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The caption order of one epoch: a pure function of (seed, epoch), so resuming mid-epoch is exact."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+@torch.no_grad()
+def evaluate_loss(model, split: Split, runtime, batch_size: int) -> float:
+    """Mean token cross-entropy over a split (eval mode, no dropout)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(split.inputs), batch_size):
+        idx = np.arange(start, min(start + batch_size, len(split.inputs)))
+        feats, tokens, targets = _batch(split, idx, runtime.device)
+        with runtime.autocast():
+            _, loss = model(feats, tokens, targets)
+        n = int((targets != IGNORE_INDEX).sum())
+        total, count = total + float(loss) * n, count + n
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def decode_features(
+    model, tokenizer, features: np.ndarray, runtime, *, max_len: int, batch_size: int = 64, **options
+) -> list[str]:
+    """Captions for precomputed features (N, F): greedy by default; ``options`` go to ``generate``."""
+    was_training = model.training
+    model.eval()
+    out: list[str] = []
+    for start in range(0, len(features), batch_size):
+        feats = torch.from_numpy(np.asarray(features[start : start + batch_size], dtype=np.float32)).to(runtime.device)
+        with runtime.autocast():
+            hyps = model.generate(feats, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, max_len=max_len, **options)
+        out.extend(tokenizer.decode(h.tokens) for h in hyps)
+    model.train(was_training)
+    return out
+
+
+def validate(model, tokenizer, split: Split, runtime, config: TrainConfig) -> dict[str, float]:
+    """Validation loss and greedy-decoding BLEU-4 / CIDEr (METEOR skipped: it is slow and selects the same)."""
+    from vocabfree.metrics.captioning import caption_scores
+
+    row: dict[str, float] = {"val_loss": evaluate_loss(model, split, runtime, config.batch_size)}
+    limit = config.val_max_images or len(split.images)
+    captions = decode_features(model, tokenizer, split.features[:limit], runtime, max_len=config.max_len)
+    scores = caption_scores(captions, split.references[:limit], meteor=False)
+    row.update(val_bleu4=scores.bleu4, val_cider=scores.cider, val_example=captions[0])
+    return row
+
+
+def prepare(config: TrainConfig, image_model=None):
+    """Read pairs, compute (or load cached) image features, build the tokenizer; returns everything the loop
+    needs: (tokenizer, train split, val split or None, image-model name, feature kind, LM or None)."""
+    from vocabfree.caption.features import cached_features, feature_kind
+
+    pairs = read_pairs(config.data, None, config.image_root)
+    train_pairs = [p for p in pairs if p.split == config.train_split]
+    val_pairs = [p for p in pairs if p.split == config.val_split] if config.val_split else []
+    if not train_pairs:
+        raise InvalidInputError(f"{config.data}: no pairs in split '{config.train_split}'")
+    if image_model is None:
+        from vocabfree.models import load_model
+
+        image_model = load_model(config.image_model, device=None if config.device == "auto" else config.device)
+    kind = feature_kind(image_model)
+    log.info("image features: %s (%s)", image_model.name, kind)
+    # Features of every image in the file (all splits) under one cache key: evaluation reuses them.
+    all_images = group_by_image(pairs)[0]
+    all_feats = cached_features(image_model, all_images, kind, config.feature_cache, progress=True)
+    row = {path: i for i, path in enumerate(all_images)}
+    feats = {
+        name: all_feats[[row[path] for path in group_by_image(split)[0]]]
+        for name, split in (("train", train_pairs), ("val", val_pairs))
+        if split
+    }
+
+    out = Path(config.out_dir)
+    lm = None
+    if config.decoder == "own":
+        from vocabfree.caption.tokenizer import WordPieceTokenizer
+
+        if (out / ckpt.TOKENIZER_DIR).is_dir() and (out / ckpt.STATE_FILE).is_file():
+            tokenizer = ckpt.load_tokenizer(out)  # resuming: the ids the weights were trained with
+        else:
+            tokenizer = WordPieceTokenizer.train([p.caption for p in train_pairs], config.vocab_size)
+        block_size = int(config.model.get("block_size", 32))
+    else:
+        from vocabfree.caption.prefix_lm import PrefixLMConfig, load_language_model
+        from vocabfree.caption.tokenizer import PretrainedTokenizer
+
+        lm_name = config.model.get("lm", PrefixLMConfig.lm)
+        lm, hf_tokenizer = load_language_model(lm_name)
+        tokenizer = PretrainedTokenizer(hf_tokenizer)
+        block_size = int(config.model.get("block_size", PrefixLMConfig.block_size))
+    train = _encode_split(train_pairs, feats["train"], tokenizer, block_size)
+    val = _encode_split(val_pairs, feats["val"], tokenizer, block_size) if val_pairs else None
+    return tokenizer, train, val, image_model.name, kind, lm
+
+
+def _model_config(config: TrainConfig, tokenizer, feature_dim: int) -> dict[str, Any]:
+    model_config = dict(config.model)
+    model_config["feature_dim"] = feature_dim
+    if config.decoder == "own":
+        model_config["vocab_size"] = tokenizer.vocab_size
+    return model_config
+
+
+def train(config: TrainConfig, *, resume: bool = False, image_model=None, progress: bool = True) -> TrainResult:
+    """Run (or resume) training; returns where the checkpoint is and the per-epoch history."""
+    from tqdm.auto import tqdm
+
+    from vocabfree.models._runtime import select_runtime
+
+    out = Path(config.out_dir)
+    if resume and not (out / ckpt.STATE_FILE).is_file():
+        raise InvalidInputError(f"cannot resume: {out / ckpt.STATE_FILE} does not exist")
+    if not resume and (out / ckpt.STATE_FILE).is_file():
+        raise InvalidInputError(f"{out} already holds a training run; pass resume or choose another out_dir")
+    torch.manual_seed(config.seed)
+    runtime = select_runtime(None if config.device == "auto" else config.device, config.precision)
+    tokenizer, train_split, val_split, image_model_name, kind, lm = prepare(config, image_model)
+    model_config = _model_config(config, tokenizer, train_split.features.shape[1])
+    model = ckpt.build_decoder(config.decoder, model_config, lm, runtime.precision).to(runtime.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]  # no weight decay on biases and norms (nanoGPT)
+    no_decay = [p for p in params if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr, betas=(0.9, 0.98),
+    )
+    steps_per_epoch = math.ceil(len(train_split.inputs) / config.batch_size)
+    total_steps = config.total_steps or config.epochs * steps_per_epoch
+    last_step = min(total_steps, config.max_steps or total_steps)
+
+    meta = {
+        "decoder": config.decoder, "model_config": model_config, "image_model": image_model_name,
+        "feature_kind": kind, "max_len": config.max_len, "train_config": asdict(config),
+    }
+    step, history, losses, best, elapsed = 0, [], [], None, 0.0
+    if resume:
+        state = torch.load(out / ckpt.STATE_FILE, map_location=runtime.device, weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        step, history, losses, best = state["step"], state["history"], state["losses"], state["best"]
+        elapsed = state.get("train_seconds", 0.0)
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed %s at step %d", out, step)
+    else:
+        ckpt.write_meta(out, meta)
+        ckpt.save_tokenizer(tokenizer, out)
+    n_train = sum(p.numel() for p in params)
+    log.info("%s decoder: %.2fM trainable parameters, %d steps (%d/epoch), %s %s", config.decoder,
+             n_train / 1e6, total_steps, steps_per_epoch, runtime.device, runtime.precision)
+
+    def save_state() -> None:
+        state = {
+            "model": ckpt.trained_state(model), "optimizer": optimizer.state_dict(), "step": step,
+            "history": history, "losses": losses, "best": best, "torch_rng": torch.get_rng_state(),
+            "train_seconds": elapsed + time.perf_counter() - started,
+        }
+        tmp = out / (ckpt.STATE_FILE + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(out / ckpt.STATE_FILE)
+
+    model.train()
+    started = time.perf_counter()
+    bar = tqdm(total=last_step, initial=step, desc=f"train {config.decoder}", disable=not progress)
+    epoch_loss: list[float] = []
+    while step < last_step:
+        epoch, pos = divmod(step, steps_per_epoch)
+        order = _order(len(train_split.inputs), config.seed, epoch)
+        idx = order[pos * config.batch_size : (pos + 1) * config.batch_size]
+        lr = lr_at(step, lr=config.lr, min_lr=config.min_lr, warmup_steps=config.warmup_steps, total_steps=total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        feats, tokens, targets = _batch(train_split, idx, runtime.device)
+        with runtime.autocast():
+            _, loss = model(feats, tokens, targets)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        value = loss.detach().item()
+        losses.append(value)
+        epoch_loss.append(value)
+        bar.update(1)
+        bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}")
+        # An epoch ends every steps_per_epoch steps, and a run cut short by total_steps ends in one too.
+        epoch_done = step % steps_per_epoch == 0 or step == total_steps
+        if epoch_done:
+            row: dict[str, Any] = {"epoch": round(step / steps_per_epoch, 3), "step": step,
+                                   "train_loss": float(np.mean(epoch_loss))}
+            epoch_loss = []
+            if val_split is not None:
+                row.update(validate(model, tokenizer, val_split, runtime, config))
+                if best is None or row["val_cider"] > best["val_cider"]:
+                    best = {"epoch": row["epoch"], "val_cider": row["val_cider"]}
+                    ckpt.save_weights(model, out)
+            row["seconds"] = round(elapsed + time.perf_counter() - started, 1)
+            history.append(row)
+            log.info("epoch %s", {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+        if epoch_done or step % config.checkpoint_every == 0 or step == last_step:
+            save_state()
+    bar.close()
+    seconds = elapsed + time.perf_counter() - started
+    if best is None:  # no validation split: keep the final weights
+        ckpt.save_weights(model, out)
+    ckpt.write_meta(out, {**meta, "history": history, "best": best, "train_seconds": round(seconds, 1)})
+    return TrainResult(out, best and best["epoch"], best and best["val_cider"], history, seconds)
+
+
+def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """A ``TrainConfig`` from a JSON file plus overrides (None values ignored: unset CLI flags)."""
+    import json
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInputError(f"config file {path} does not exist")
+        values = json.loads(path.read_text())
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = set(TrainConfig.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InvalidInputError(f"unknown training option(s) {unknown}; valid: {sorted(known)}")
+    if "data" not in values:
+        raise InvalidInputError("no training data: set 'data' in the config or pass --data")
+    return replace(TrainConfig(data=values.pop("data")), **values)

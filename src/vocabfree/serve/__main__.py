@@ -1,0 +1,35 @@
+"""``python -m vocabfree.serve [CONFIG.toml]``: run the service configured by a file and ``VOCABFREE_*`` env.
+
+``vocabfree serve`` (with flags) is the usual entry point; this one needs no CLI dependencies, which the
+load benchmark and minimal containers use.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from vocabfree.serve.settings import ServeSettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    from vocabfree.serve.app import create_app
+
+    args = sys.argv[1:] if argv is None else argv
+    settings = ServeSettings.load(args[0] if args else None)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=True,
+        root_path=settings.root_path,
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""The loaded state of a running server: models, their batchers, database and captioner.
+
+``Services.build(settings)`` runs once in the app's lifespan (models and database load at start, never per
+request) and the result lives on ``app.state.services``. All model work goes through one single-thread
+executor: backends are not guaranteed thread-safe, torch already uses every core inside one forward pass,
+and a single queue is what lets concurrent requests merge into batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from vocabfree.classify.results import Prediction, VocabularyFreePrediction
+from vocabfree.errors import ImageLoadError, UnknownBackendError
+from vocabfree.images import load_image
+from vocabfree.serve import dependencies as lib
+from vocabfree.serve import inputs
+from vocabfree.serve.batching import MicroBatcher
+from vocabfree.serve.errors import InferenceTimeoutError, NotConfiguredError
+from vocabfree.serve.settings import ServeSettings
+
+log = logging.getLogger("vocabfree.serve")
+T = TypeVar("T")
+ZERO_SHOT_CACHE = 64  # fitted label sets kept per model (a page's user repeats the same labels)
+
+
+class ModelEngine:
+    """One loaded model and the tasks that run on it, each callable from a request handler."""
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        settings: ServeSettings,
+        executor: ThreadPoolExecutor,
+        database: Any = None,
+        captioner: Any = None,
+    ):
+        self.model = model
+        self.name: str = model.name
+        self.settings = settings
+        self.executor = executor
+        self.vocabulary_free = lib.build_vocabulary_free(model, database) if database is not None else None
+        self.captioner = captioner
+        batch = {
+            "executor": executor,
+            "max_batch": settings.max_batch,
+            "max_wait_s": settings.max_wait_ms / 1000,
+            "max_queue": settings.max_queue,
+        }
+        self.image_batcher: MicroBatcher[Image.Image, np.ndarray] = MicroBatcher(
+            self._encode_images, name=f"{self.name}/images", **batch
+        )
+        self.open_batcher: MicroBatcher[tuple[np.ndarray, int], VocabularyFreePrediction] = MicroBatcher(
+            self._predict_open, name=f"{self.name}/vocabulary-free", **batch
+        )
+        self.caption_batcher: MicroBatcher[Image.Image, str] = MicroBatcher(
+            self._generate, name=f"{self.name}/captions", **batch
+        )
+        self._zero_shot: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+
+    @property
+    def caption_method(self) -> str:
+        if self.captioner is not None:
+            return "generated"
+        return "retrieved" if self.vocabulary_free is not None else "none"
+
+    # -- functions run on the executor (plain, blocking) -----------------------------------------------
+
+    def _encode_images(self, images: list[Image.Image]) -> list[np.ndarray]:
+        embeddings = self.model.encode_images(images, batch_size=max(len(images), 1))  # (N, D)
+        return list(np.asarray(embeddings, dtype=np.float32))
+
+    def _predict_open(self, items: list[tuple[np.ndarray, int]]) -> list[VocabularyFreePrediction]:
+        # One call for the whole batch at the largest k asked, then each answer trimmed to its own k.
+        top_k = max(k for _, k in items)
+        predictions = lib.predict_vocabulary_free(self.vocabulary_free, np.stack([e for e, _ in items]), top_k)
+        return [
+            replace(p, labels=p.labels[:k], scores=p.scores[:k]) for p, (_, k) in zip(predictions, items, strict=True)
+        ]
+
+    def _generate(self, images: list[Image.Image]) -> list[str]:
+        return lib.generate_captions(self.captioner, images)
+
+    def warm_up(self) -> None:
+        """Run every configured task once on a blank image (blocking; at startup).
+
+        The first request then does not pay torch's lazy initialisation, and a database or checkpoint that
+        loads but cannot run (wrong model, missing lexicon data) fails at start instead of per request.
+        """
+        probe = Image.new("RGB", (64, 64), (127, 127, 127))
+        embeddings = np.stack(self._encode_images([probe]))  # (1, D)
+        if self.vocabulary_free is not None:
+            self._predict_open([(embeddings[0], 1)])
+        if self.captioner is not None:
+            self._generate([probe])
+
+    # -- async API used by the routes ------------------------------------------------------------------
+
+    async def _timed(self, awaitable, what: str):
+        try:
+            return await asyncio.wait_for(awaitable, self.settings.request_timeout_s)
+        except TimeoutError:
+            raise InferenceTimeoutError(
+                f"{what} did not finish within {self.settings.request_timeout_s:g} s (server busy); retry"
+            ) from None
+
+    async def _run(self, fn: Callable[..., T], *args: Any, what: str) -> T:
+        loop = asyncio.get_running_loop()
+        return await self._timed(loop.run_in_executor(self.executor, fn, *args), what)
+
+    async def embed_image(self, image: Image.Image) -> np.ndarray:
+        """(D,) embedding of one image, computed in a micro-batch with concurrent requests."""
+        return await self._timed(self.image_batcher.submit(image), "image encoding")
+
+    async def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """(N, D) text embeddings."""
+        out = await self._run(self.model.encode_texts, texts, what="text encoding")
+        return np.asarray(out, dtype=np.float32)
+
+    async def classify(self, image: Image.Image, labels: tuple[str, ...], top_k: int) -> Prediction:
+        embedding = await self.embed_image(image)
+        classifier = self._zero_shot.get(labels)
+        if classifier is None:
+            classifier = await self._run(
+                lib.fit_zero_shot, self.model, labels, self.settings.templates, what="label encoding"
+            )
+            self._zero_shot[labels] = classifier
+            while len(self._zero_shot) > ZERO_SHOT_CACHE:
+                self._zero_shot.popitem(last=False)
+        else:
+            self._zero_shot.move_to_end(labels)
+        # Scoring one embedding against cached label embeddings is a small matrix product: no model call.
+        (prediction,) = await asyncio.to_thread(
+            lib.predict_zero_shot, classifier, embedding[None], min(top_k, len(labels))
+        )
+        return prediction
+
+    async def classify_open(self, image: Image.Image, top_k: int) -> VocabularyFreePrediction:
+        if self.vocabulary_free is None:
+            raise NotConfiguredError(
+                "no labels given and this server has no caption database for vocabulary-free classification: "
+                "pass labels, or start the server with --db PATH"
+            )
+        embedding = await self.embed_image(image)
+        return await self._timed(self.open_batcher.submit((embedding, top_k)), "vocabulary-free classification")
+
+    async def caption(self, image: Image.Image) -> tuple[str, str]:
+        """(caption, method): generated by the captioner, else the nearest caption in the database."""
+        if self.captioner is not None:
+            return await self._timed(self.caption_batcher.submit(image), "captioning"), "generated"
+        if self.vocabulary_free is not None:
+            prediction = await self.classify_open(image, 1)
+            if prediction.captions:
+                return prediction.captions[0].text, "retrieved"
+        raise NotConfiguredError(
+            "captioning is not configured on this server: start it with --caption-checkpoint DIR "
+            "(or --db PATH to answer with the nearest database caption)"
+        )
+
+    async def aclose(self) -> None:
+        for batcher in (self.image_batcher, self.open_batcher, self.caption_batcher):
+            await batcher.aclose()
+
+
+class Services:
+    """Everything a request handler needs, built once per app by the lifespan."""
+
+    def __init__(self, settings: ServeSettings, engines: dict[str, ModelEngine], executor: ThreadPoolExecutor):
+        self.settings = settings
+        self.engines = engines
+        self.executor = executor
+        self.started = time.monotonic()
+        self.http = httpx.AsyncClient(
+            timeout=settings.url_timeout_s,
+            headers={"User-Agent": "vocabfree-serve"},
+            limits=httpx.Limits(max_connections=16),
+            trust_env=False,  # never route fetches through a proxy from the environment
+        )
+
+    @classmethod
+    def build(cls, settings: ServeSettings) -> Services:
+        """Load every configured model (and database, captioner); blocking, called once at startup."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vocabfree-infer")
+        engines: dict[str, ModelEngine] = {}
+        for i, name in enumerate(settings.models):
+            t0 = time.perf_counter()
+            model = lib.load_vlm(name, settings.device)
+            # The database and captioner are tied to the embedding space of the first (default) model.
+            database = lib.open_database(settings.database, model) if settings.database and i == 0 else None
+            captioner = (
+                lib.load_captioner(settings.caption_checkpoint, model)
+                if settings.caption_checkpoint and i == 0
+                else None
+            )
+            engine = ModelEngine(model, settings=settings, executor=executor, database=database, captioner=captioner)
+            if settings.warmup:
+                engine.warm_up()
+            engines[name] = engine
+            if engine.name != name:
+                engines.setdefault(engine.name, engine)
+            log.info(
+                "loaded model %s (embed_dim=%d) in %.1f s; vocabulary-free: %s; captions: %s",
+                name,
+                model.embed_dim,
+                time.perf_counter() - t0,
+                "yes" if database is not None else "no",
+                engine.caption_method,
+            )
+        return cls(settings, engines, executor)
+
+    def engine(self, name: str | None) -> ModelEngine:
+        if name is None:
+            return self.engines[self.settings.default_model]
+        if name not in self.engines:
+            raise UnknownBackendError(
+                f"model {name!r} is not loaded on this server; loaded: {', '.join(self.settings.models)} "
+                "(see GET /v1/models)"
+            )
+        return self.engines[name]
+
+    async def load_image(self, ref: lib.ImageRef) -> Image.Image:
+        """Fetch (if a URL) and decode an image off the event loop, enforcing the pixel limit."""
+        data = ref.data if ref.data is not None else await inputs.fetch_url(self.http, ref.url or "", self.settings)
+        return await asyncio.to_thread(_decode, data, self.settings.max_pixels)
+
+    async def aclose(self) -> None:
+        for engine in {id(e): e for e in self.engines.values()}.values():
+            await engine.aclose()
+        await self.http.aclose()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _decode(image: inputs.ImageBytes, max_pixels: int) -> Image.Image:
+    try:
+        return load_image(image.data, max_pixels=max_pixels)
+    except ImageLoadError as exc:
+        # load_image names raw bytes "<N bytes>"; say which upload/URL it was instead.
+        raise type(exc)(f"{image.name}: {str(exc).split(': ', 1)[-1]}") from exc

@@ -1,0 +1,80 @@
+"""The own decoder learns: a tiny model overfits four captions and regenerates them."""
+
+import pytest
+import torch
+
+from vocabfree.caption.decoder import IGNORE_INDEX, CaptionDecoder, DecoderConfig
+from vocabfree.caption.tokenizer import WordPieceTokenizer
+from vocabfree.errors import InvalidInputError
+
+CAPTIONS = ["a red car parked on the street", "two dogs play in the snow", "a man rides a horse",
+            "a child eats an apple on the grass"]
+
+
+def encode(tokenizer, captions):
+    seqs = [tokenizer.encode(c) for c in captions]
+    width = max(len(s) for s in seqs) + 1
+    inputs = torch.full((len(seqs), width), tokenizer.pad_id)
+    targets = torch.full((len(seqs), width), IGNORE_INDEX)
+    for n, s in enumerate(seqs):
+        inputs[n, : len(s) + 1] = torch.tensor([tokenizer.bos_id, *s])
+        targets[n, : len(s) + 1] = torch.tensor([*s, tokenizer.eos_id])
+    return inputs, targets
+
+
+def test_tiny_decoder_overfits_four_pairs_and_regenerates_them():
+    torch.manual_seed(0)
+    tokenizer = WordPieceTokenizer.train(CAPTIONS, vocab_size=200, min_frequency=1)
+    config = DecoderConfig(vocab_size=tokenizer.vocab_size, feature_dim=8, prefix_len=2, block_size=16,
+                           n_layer=2, n_head=2, n_embd=64, dropout=0.0, feature_dropout=0.0)
+    model = CaptionDecoder(config)
+    features = torch.randn(4, 8)
+    inputs, targets = encode(tokenizer, CAPTIONS)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        _, loss = model(features, inputs, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+    model.eval()
+    for beam in (1, 3):
+        hyps = model.generate(features, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, max_len=15,
+                              beam_size=beam)
+        assert [tokenizer.decode(h.tokens) for h in hyps] == CAPTIONS
+
+
+def test_forward_shapes_and_padding_is_ignored():
+    torch.manual_seed(0)
+    model = CaptionDecoder(DecoderConfig(vocab_size=50, feature_dim=4, n_layer=1, n_head=2, n_embd=16,
+                                         dropout=0.0, feature_dropout=0.0)).eval()
+    feats, tokens = torch.randn(2, 4), torch.randint(4, 50, (2, 5))
+    targets = torch.randint(4, 50, (2, 5))
+    logits, loss = model(feats, tokens, targets)
+    assert logits.shape == (2, 5, 50)
+    padded = targets.clone()
+    padded[:, 3:] = IGNORE_INDEX
+    _, loss_padded = model(feats, tokens, padded)
+    manual = torch.nn.functional.cross_entropy(logits[:, :3].reshape(-1, 50), targets[:, :3].reshape(-1))
+    assert loss_padded.item() == pytest.approx(manual.item(), rel=1e-5)
+    assert model(feats, tokens)[1] is None
+
+
+def test_causal_future_tokens_do_not_change_past_logits():
+    torch.manual_seed(0)
+    model = CaptionDecoder(DecoderConfig(vocab_size=40, feature_dim=4, n_layer=2, n_head=2, n_embd=16)).eval()
+    feats, tokens = torch.randn(1, 4), torch.randint(4, 40, (1, 6))
+    changed = tokens.clone()
+    changed[0, 4:] = 5
+    a, _ = model(feats, tokens)
+    b, _ = model(feats, changed)
+    assert torch.allclose(a[:, :4], b[:, :4], atol=1e-6)
+
+
+def test_too_long_sequence_and_bad_heads_are_clear_errors():
+    with pytest.raises(InvalidInputError, match="divisible"):
+        DecoderConfig(n_embd=30, n_head=4)
+    model = CaptionDecoder(DecoderConfig(vocab_size=20, feature_dim=4, n_layer=1, n_head=2, n_embd=16,
+                                         block_size=4))
+    with pytest.raises(InvalidInputError, match="block_size"):
+        model(torch.randn(1, 4), torch.zeros(1, 5, dtype=torch.long))

@@ -1,0 +1,81 @@
+"""Training loop on the test-tiny backend: schedule, checkpoint layout, exact resume, Captioner API."""
+
+import json
+
+import pytest
+
+from vocabfree.caption.captioner import Captioner
+from vocabfree.caption.train import TrainConfig, load_train_config, lr_at, train
+from vocabfree.errors import IndexMismatchError, InvalidInputError
+from vocabfree.models import load_model
+
+
+def test_lr_schedule_warms_up_then_decays_to_min():
+    kw = dict(lr=1.0, min_lr=0.1, warmup_steps=10, total_steps=110)
+    assert lr_at(0, **kw) == pytest.approx(0.1)
+    assert lr_at(9, **kw) == pytest.approx(1.0)
+    assert lr_at(10, **kw) == pytest.approx(1.0)
+    assert lr_at(60, **kw) == pytest.approx(0.55)
+    assert lr_at(110, **kw) == pytest.approx(0.1)
+    decay = [lr_at(s, **kw) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(decay, decay[1:], strict=False))
+
+
+def config(colour_csv, tmp_path, name, **kw):
+    base = dict(data=str(colour_csv), out_dir=str(tmp_path / name), decoder="own", image_model="test-tiny",
+                feature_cache=str(tmp_path / "cache"), val_split="", vocab_size=60, epochs=3, batch_size=3,
+                lr=3e-3, warmup_steps=2, checkpoint_every=2, max_len=6, device="cpu", precision="fp32",
+                model={"n_layer": 1, "n_head": 2, "n_embd": 32, "prefix_len": 2, "block_size": 8})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_resume_continues_with_exactly_the_same_losses(colour_csv, tmp_path):
+    tiny = load_model("test-tiny")
+    straight = train(config(colour_csv, tmp_path, "straight", max_steps=7), image_model=tiny, progress=False)
+    train(config(colour_csv, tmp_path, "split", max_steps=4), image_model=tiny, progress=False)
+    resumed = train(config(colour_csv, tmp_path, "split", max_steps=7), resume=True, image_model=tiny,
+                    progress=False)
+    import torch
+
+    a = torch.load(straight.out_dir / "state.pt", weights_only=False)["losses"]
+    b = torch.load(resumed.out_dir / "state.pt", weights_only=False)["losses"]
+    assert len(a) == len(b) == 7
+    assert b == pytest.approx(a, abs=1e-6)
+
+
+def test_checkpoint_directory_and_captioner_api(colour_csv, tmp_path):
+    tiny = load_model("test-tiny")
+    result = train(config(colour_csv, tmp_path, "run", epochs=2), image_model=tiny, progress=False)
+    out = result.out_dir
+    for name in ("config.json", "model.safetensors", "state.pt", "tokenizer/tokenizer.json"):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["image_model"] == "test-tiny"
+    assert meta["feature_kind"] == "embedding"
+    assert meta["model_config"]["feature_dim"] == tiny.embed_dim
+    assert len(result.history) == 2 and "train_loss" in result.history[0]
+
+    captioner = Captioner.load(out, tiny, device="cpu", precision="fp32")
+    images = [str(colour_csv.parent / "images" / "red.png"), str(colour_csv.parent / "images" / "blue.png")]
+    captions = captioner.generate(images)
+    assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
+    assert captioner.generate(images, beam_size=3) == captioner.generate(images, beam_size=3)
+    assert captioner.generate([]) == []
+
+    class Other:
+        name = "hf:other"
+
+    with pytest.raises(IndexMismatchError, match="test-tiny"):
+        Captioner.load(out, Other())
+    with pytest.raises(InvalidInputError, match="already holds"):
+        train(config(colour_csv, tmp_path, "run"), image_model=tiny, progress=False)
+
+
+def test_config_file_plus_overrides(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"data": "x.csv", "epochs": 3, "model": {"n_layer": 1}}))
+    cfg = load_train_config(path, epochs=5, lr=None)
+    assert (cfg.data, cfg.epochs, cfg.model, cfg.lr) == ("x.csv", 5, {"n_layer": 1}, TrainConfig.lr)
+    with pytest.raises(InvalidInputError, match="unknown training option"):
+        load_train_config(path, learning_rate=1.0)

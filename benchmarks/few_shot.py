@@ -43,11 +43,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="local", help="local backend whose aligned embedding is probed")
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--cs", default="10", help="comma-separated C grid (one value: no cross-validation, fast)")
     args = parser.parse_args()
     start = time.time()
+    cs = tuple(float(c) for c in args.cs.split(","))
     model = load_model(args.model)
     print(f"\n### Few-shot linear probe, {args.model} ({model.image_encoder.tag}), top-1 % on the test split"
-          f" (mean over {args.seeds} seed(s))\n")
+          f" (mean over {args.seeds} seed(s), C grid {cs})\n")
     print("| dataset | features | " + " | ".join(f"{k}-shot" for k in SHOTS) + " |")
     print("|---|---|" + "---|" * len(SHOTS))
     for dataset in ("caltech101", "flowers102"):
@@ -65,7 +67,8 @@ def main() -> None:
                 accs = []
                 for seed in range(args.seeds):
                     idx = pick(train_labels, k, seed)
-                    clf = FewShotClassifier(None, random_state=seed).fit(x_train[idx], [train_labels[i] for i in idx])
+                    clf = FewShotClassifier(None, Cs=cs, default_C=cs[0], random_state=seed)
+                    clf.fit(x_train[idx], [train_labels[i] for i in idx])
                     accs.append(100 * float(np.mean(clf.predict(x_test) == np.asarray(test_labels, dtype=object))))
                 cells.append(f"{np.mean(accs):.1f}")
             print(f"| {dataset} | {name} | " + " | ".join(cells) + " |", flush=True)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vocabfree.models.cache import cache_key, cached_encode
+from vocabfree.models.cache import cache_key, cached_encode, encode_images_cached
 
 
 def test_cache_resumes_after_a_kill(tmp_path):
@@ -28,3 +28,16 @@ def test_no_cache_dir_just_encodes():
     out = cached_encode(lambda c: np.ones((len(c), 4), np.float32), list(range(5)), None, "k", chunk_size=2)
     assert out.shape == (5, 4)
     assert cache_key("a", [1]) != cache_key("b", [1])
+
+
+def test_image_cache_is_invalidated_when_the_model_changes(tmp_path, colour_images):
+    from vocabfree.models.tiny import TinyModel
+
+    paths = list(colour_images.values())
+    cache = tmp_path / "cache"
+    first = encode_images_cached(TinyModel(seed=0), paths, cache)
+    np.testing.assert_array_equal(encode_images_cached(TinyModel(seed=0), paths, cache), first)
+    changed = TinyModel(seed=1)  # same name, different outputs: must not reuse the cache
+    assert changed.name == "test-tiny"
+    np.testing.assert_allclose(encode_images_cached(changed, paths, cache), changed.encode_images(paths), atol=1e-6)
+    assert len(list(cache.iterdir())) == 2

@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         center: Annotated[bool, typer.Option(help="ConSE: subtract the mean class embedding (less hubness).")]
         = False,
         synonyms: Annotated[bool, typer.Option(help="ConSE: average the WordNet synonyms of each class.")] = False,
+        temperature: Annotated[float, typer.Option(min=0.01, help="ConSE: softmax temperature on the logits.")]
+        = 1.0,
         kind: Annotated[str, typer.Option(help="Image head: linear or mlp.")] = "mlp",
         hidden_dim: Annotated[int, typer.Option(min=1, help="MLP width.")] = 512,
         residual: Annotated[bool, typer.Option(help="Add the head to the ConSE embedding (starts at ConSE).")] = True,
@@ -38,6 +40,7 @@ def register(app: typer.Typer) -> None:
         weight_decay: Annotated[float, typer.Option(min=0.0)] = 0.05,
         seed: Annotated[int, typer.Option()] = 0,
         cache_dir: Annotated[Path | None, typer.Option(help="Cache frozen image features here.")] = None,
+        notes: Annotated[str, typer.Option(help="Free text stored in the model card (data provenance...).")] = "",
         device: DeviceOption = None,
         precision: PrecisionOption = "auto",
         json_: JsonOption = False,
@@ -49,10 +52,10 @@ def register(app: typer.Typer) -> None:
         config = AlignConfig(
             train_csv=data, out=out, val_csv=val, train_split=train_split, val_split=val_split,
             head=HeadConfig(arch=arch, conse=ConseConfig(top_t=top_t, name_prompt=name_prompt, synonyms=synonyms,
-                                                                center=center),
+                                                                center=center, temperature=temperature),
                             kind=kind, hidden_dim=hidden_dim, residual=residual, text_adapter=text_adapter),
             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed),
-            cache_dir=cache_dir, precision=precision, device=device,
+            cache_dir=cache_dir, precision=precision, device=device, notes=notes,
         )
 
         def show(epoch: int, row: dict) -> None:

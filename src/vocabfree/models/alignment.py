@@ -396,6 +396,7 @@ def _train(train: PairFeatures, val: PairFeatures | None, config: HeadConfig, tr
                 best_score = row["val_mean_recall"]
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         history.append(row)
+        log.info("alignment epoch %d: %s", epoch, row)
         if on_epoch is not None:
             on_epoch(epoch, row)
     if train_config.select_best and best_state is not None:
@@ -434,6 +435,7 @@ class AlignConfig:
     cache_dir: Path | None = None
     precision: str = "auto"
     device: str | None = None
+    notes: str = ""  # free text for the model card, e.g. a statement that the data is disjoint from eval sets
 
 
 def _has_split_column(path: Path) -> bool:
@@ -474,6 +476,7 @@ def align(config: AlignConfig, *, progress: bool = False,
         "metrics": {"val": history[-1] if val is None else max(
             (r for r in history if "val_mean_recall" in r), key=lambda r: r["val_mean_recall"])},
         "precision": model.image_encoder.runtime.precision,
+        "notes": config.notes,
     }
     weights, card = head.save(config.out)
     return {**head.card, "files": [str(weights), str(card)]}

@@ -57,11 +57,26 @@ def cached_encode(
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
+def output_fingerprint(encode: Callable[[Sequence], np.ndarray]) -> str:
+    """Hash of what ``encode`` returns for a fixed synthetic image.
+
+    A model's name does not pin its outputs (a backend's settings, head or weights can change under the same
+    name), so cache keys include this: one extra forward pass, and a stale cache can never be reused.
+    """
+    from PIL import Image
+
+    ramp = np.linspace(0, 255, 64 * 64 * 3, dtype=np.float64).reshape(64, 64, 3).astype(np.uint8)
+    out = np.asarray(encode([Image.fromarray(ramp)]), dtype=np.float32)
+    return cache_key(np.round(out, 3).tobytes())
+
+
 def encode_images_cached(model, paths: Sequence[str | Path], cache_dir: str | Path | None, *,
                          batch_size: int = 32, progress: bool = False, features: str = "embedding") -> np.ndarray:
     """Image embeddings (or backbone features with ``features='backbone'``) of ``paths``, resumable."""
     encode_fn = model.encode_images if features == "embedding" else model.encode_image_features
-    key = cache_key(model.name, features, [str(p) for p in paths])
+    key = ""
+    if cache_dir is not None:
+        key = cache_key(model.name, features, output_fingerprint(encode_fn), [str(p) for p in paths])
     return cached_encode(
         lambda chunk: encode_fn(list(chunk), batch_size=batch_size),
         list(paths), cache_dir, key, progress=progress, desc=f"encode images ({model.name})",

@@ -33,10 +33,10 @@ ARCHITECTURES = {
     },
 }
 
-_WORDS = tuple(
-    "a an the of photo picture image small large dog cat car bird plane ship truck horse red green blue "
-    "flower tree house person man woman child in on with and is are sitting standing"
-    .split()
+_WORDS = (
+    "a", "an", "the", "of", "photo", "picture", "image", "small", "large", "dog", "cat", "car", "bird",
+    "plane", "ship", "truck", "horse", "red", "green", "blue", "flower", "tree", "house", "person", "man",
+    "woman", "child", "in", "on", "with", "and", "is", "are", "sitting", "standing",
 )
 
 
@@ -47,7 +47,7 @@ def build_word_tokenizer(vocab_size: int, model_max_length: int):
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "<unk>", "<bos>", "<eos>"]
-    words = specials + _WORDS + [f"w{i}" for i in range(max(0, vocab_size - len(specials) - len(_WORDS)))]
+    words = specials + list(_WORDS) + [f"w{i}" for i in range(max(0, vocab_size - len(specials) - len(_WORDS)))]
     vocab = {w: i for i, w in enumerate(words[:vocab_size])}
     tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()

@@ -48,12 +48,14 @@ def _strip(row: list[int], eos_id: int) -> tuple[int, ...]:
     return tuple(row[: row.index(eos_id)] if eos_id in row else row)
 
 
-@torch.no_grad()
-def greedy(
-    stepper: Stepper, prefix: torch.Tensor, *, bos_id: int, eos_id: int, max_len: int
+def _token_by_token(
+    stepper: Stepper, prefix: torch.Tensor, choose, *, bos_id: int, eos_id: int, max_len: int
 ) -> list[Hypothesis]:
-    """Argmax decoding for a batch; stops when every row has produced EOS or after ``max_len`` tokens."""
-    _check(max_len)
+    """The loop greedy decoding and sampling share: ``choose(logp (B, V)) -> (B,)`` picks each next token.
+
+    Stops when every row has produced EOS or after ``max_len`` tokens; finished rows keep emitting EOS and
+    add nothing to their log-probability.
+    """
     batch = prefix.shape[0]
     tokens = torch.full((batch, 1), bos_id, dtype=torch.long, device=prefix.device)
     logprob = torch.zeros(batch, device=prefix.device)
@@ -61,11 +63,11 @@ def greedy(
     state = stepper.start(prefix)
     for _ in range(max_len):
         logp, state = stepper.step(state, tokens)  # (B, V)
-        best = logp.argmax(dim=-1)
-        logprob += torch.where(done, 0.0, logp.gather(1, best[:, None])[:, 0].float())
-        best = torch.where(done, eos_id, best)  # finished rows keep emitting EOS
-        tokens = torch.cat([tokens, best[:, None]], dim=1)
-        done |= best == eos_id
+        token = choose(logp)
+        logprob += torch.where(done, 0.0, logp.gather(1, token[:, None])[:, 0].float())
+        token = torch.where(done, eos_id, token)
+        tokens = torch.cat([tokens, token[:, None]], dim=1)
+        done |= token == eos_id
         if bool(done.all()):
             break
     out = []
@@ -74,6 +76,17 @@ def greedy(
         length = min(len(ids) + 1, len(row))  # EOS counts as a generated token when present
         out.append(Hypothesis(ids, lp, lp / max(length, 1)))
     return out
+
+
+@torch.no_grad()
+def greedy(
+    stepper: Stepper, prefix: torch.Tensor, *, bos_id: int, eos_id: int, max_len: int
+) -> list[Hypothesis]:
+    """Argmax decoding for a batch; stops when every row has produced EOS or after ``max_len`` tokens."""
+    _check(max_len)
+    return _token_by_token(
+        stepper, prefix, lambda logp: logp.argmax(dim=-1), bos_id=bos_id, eos_id=eos_id, max_len=max_len
+    )
 
 
 @torch.no_grad()
@@ -175,30 +188,15 @@ def sample(
         raise InvalidInputError(f"top_p must be in (0, 1], got {top_p}")
     if temperature <= 0.0:
         raise InvalidInputError(f"temperature must be > 0, got {temperature}")
-    batch = prefix.shape[0]
-    tokens = torch.full((batch, 1), bos_id, dtype=torch.long, device=prefix.device)
-    logprob = torch.zeros(batch, device=prefix.device)
-    done = torch.zeros(batch, dtype=torch.bool, device=prefix.device)
-    state = stepper.start(prefix)
-    for _ in range(max_len):
-        logp, state = stepper.step(state, tokens)
+    def choose(logp: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(logp.float() / temperature, dim=-1)
         sorted_p, order = probs.sort(dim=-1, descending=True)
         outside = sorted_p.cumsum(dim=-1) - sorted_p > top_p  # keep tokens until the mass reaches top_p
         sorted_p = sorted_p.masked_fill(outside, 0.0)
         choice = torch.multinomial(sorted_p.cpu(), 1, generator=generator).to(prefix.device)
-        token = order.gather(1, choice)[:, 0]
-        logprob += torch.where(done, 0.0, logp.gather(1, token[:, None])[:, 0].float())
-        token = torch.where(done, eos_id, token)
-        tokens = torch.cat([tokens, token[:, None]], dim=1)
-        done |= token == eos_id
-        if bool(done.all()):
-            break
-    out = []
-    for row, lp in zip(tokens[:, 1:].tolist(), logprob.tolist(), strict=True):
-        ids = _strip(row, eos_id)
-        out.append(Hypothesis(ids, lp, lp / max(min(len(ids) + 1, len(row)), 1)))
-    return out
+        return order.gather(1, choice)[:, 0]
+
+    return _token_by_token(stepper, prefix, choose, bos_id=bos_id, eos_id=eos_id, max_len=max_len)
 
 
 def decode(

@@ -44,6 +44,14 @@ def tiny_siglip_dir(tmp_path_factory) -> Path:
     return save_random_checkpoint(tmp_path_factory.mktemp("tiny-siglip"), "tiny-siglip")
 
 
+def build_tiny_db(folder: Path, model, captions: list[str]):
+    """Build and open a caption database of ``captions`` embedded by ``model`` (the tests' tiny fixture)."""
+    from vocabfree.database import CaptionDatabase, build_database, corpus_from_texts
+
+    build_database(model, [corpus_from_texts("tiny", captions)], folder)
+    return CaptionDatabase.open(folder, model=model)
+
+
 def noise_image(seed: int, size=(48, 40)) -> Image.Image:
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))

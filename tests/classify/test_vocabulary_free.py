@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import build_tiny_db
 from vocabfree.classify import steps
 from vocabfree.classify.vocabulary_free import VocabularyFreeClassifier, predict_vocabulary_free
 from vocabfree.errors import IndexMismatchError, InvalidInputError
@@ -25,10 +26,7 @@ CAPTIONS = [
 
 @pytest.fixture
 def db(tmp_path, tiny_model):
-    from vocabfree.database import CaptionDatabase, build_database, corpus_from_texts
-
-    build_database(tiny_model, [corpus_from_texts("c", CAPTIONS)], tmp_path / "db")
-    return CaptionDatabase.open(tmp_path / "db", model=tiny_model)
+    return build_tiny_db(tmp_path / "db", tiny_model, CAPTIONS)
 
 
 def test_softmax_scores_use_logit_scale_and_tau():

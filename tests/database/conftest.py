@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import build_tiny_db
+
 CAPTIONS = [
     "a red car parked on the street",
     "red apples in a bowl",
@@ -20,8 +22,4 @@ CAPTIONS = [
 
 @pytest.fixture
 def tiny_db(tmp_path, tiny_model):
-    from vocabfree.database import CaptionDatabase, build_database, corpus_from_texts
-
-    path = tmp_path / "db"
-    build_database(tiny_model, [corpus_from_texts("tiny", CAPTIONS)], path)
-    return CaptionDatabase.open(path, model=tiny_model)
+    return build_tiny_db(tmp_path / "db", tiny_model, CAPTIONS)

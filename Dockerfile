@@ -21,6 +21,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1
 
+# WordNet: the `local` model's label descriptions (zero-shot) and the CaSED lexicon filter read it.
+RUN apt-get update && apt-get install -y --no-install-recommends wordnet-base && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin vocabfree
 WORKDIR /opt/vocabfree
 

@@ -26,7 +26,8 @@ CAPTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "captions"
 
 
 class RawCachedTextModel:
-    """Wraps a ``LocalModel``: raw sentence embeddings cached on disk per chunk of texts, head applied after."""
+    """Wraps a ``LocalModel``: raw sentence embeddings cached on disk per chunk of texts, head and colour block
+    applied after."""
 
     def __init__(self, model, cache_dir: Path):
         self.model, self.cache_dir = model, cache_dir
@@ -54,7 +55,7 @@ class RawCachedTextModel:
                 np.save(path.with_suffix(".tmp.npy"), raw)
                 path.with_suffix(".tmp.npy").replace(path)
             parts.append(raw)
-        return self.model.embed_raw_texts(np.concatenate(parts))
+        return self.model.embed_raw_texts(np.concatenate(parts), texts)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ class drawn at random for seeds > 0. Features come from the cache filled by extr
     python benchmarks/few_shot.py [--seeds 3] [--arch lite2]
 
 Prints a markdown table: top-1 accuracy (%) per dataset, shot count and feature type ("aligned": the
-384-d ``local`` embedding; "pooled": the 1280-d EfficientNet features of ``encode_image_features``).
+model's own embedding, 395-d for ``local``; "pooled": the 1280-d EfficientNet features of ``encode_image_features``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> None:
         train_out = cached_image_outputs(model, train_paths, CACHE)
         test_out = cached_image_outputs(model, test_paths, CACHE)
         features = {
-            "aligned (384-d)": (model.embed_outputs(train_out), model.embed_outputs(test_out)),
+            f"aligned ({model.embed_dim}-d)": (model.embed_outputs(train_out), model.embed_outputs(test_out)),
             "pooled (1280-d)": (l2_normalize(train_out.pooled), l2_normalize(test_out.pooled)),
         }
         for name, (x_train, x_test) in features.items():

@@ -11,6 +11,20 @@ from PIL import Image
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def _has_wordnet() -> bool:
+    from vocabfree.errors import MissingDependencyError
+    from vocabfree.vocabulary.wordnet import find_wordnet_dir
+
+    try:
+        find_wordnet_dir()
+    except MissingDependencyError:
+        return False
+    return True
+
+
+needs_wordnet = pytest.mark.skipif(not _has_wordnet(), reason="WordNet not installed (apt-get install wordnet-base)")
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     from vocabfree.models import load_model

@@ -14,19 +14,23 @@ from vocabfree.metrics import cluster_accuracy, topk_accuracy
 from vocabfree.models.cache import encode_images_cached
 
 
-def evaluate_zero_shot(model, dataset: LabelledImages, *, templates="openai", batch_size: int = 32,
-                       cache_dir: str | Path | None = None, progress: bool = False) -> dict:
+def evaluate_zero_shot(model, dataset: LabelledImages, *, templates="openai", descriptions="auto",
+                       calibrate: bool | str = "auto", batch_size: int = 32, cache_dir: str | Path | None = None,
+                       progress: bool = False) -> dict:
     """Top-1/top-5 accuracy and cluster accuracy of zero-shot classification over the dataset's classes."""
     start = time.perf_counter()
     embeddings = encode_images_cached(model, dataset.paths, cache_dir, batch_size=batch_size, progress=progress)
     encode_seconds = time.perf_counter() - start
-    classifier = ZeroShotClassifier(model, templates=templates).fit(None, dataset.classes)
+    classifier = ZeroShotClassifier(model, templates=templates, descriptions=descriptions, calibrate=calibrate)
+    classifier.fit(None, dataset.classes)
     ranked = [p.labels for p in classifier.predict_topk(embeddings, k=5)]
     targets = list(dataset.labels)
     return {
         "dataset": dataset.name,
         "model": model.name,
         "templates": templates if isinstance(templates, str) else f"{len(templates)} custom",
+        "described_labels": len(classifier.descriptions_),
+        "calibrated": classifier.calibrated_,
         "n_images": len(dataset),
         "n_classes": len(dataset.classes),
         "top1": 100 * topk_accuracy(ranked, targets, 1),

@@ -63,3 +63,23 @@ def test_fit_on_images_through_the_model(tiny_model, colour_images):
     labels = ["red", "green", "blue"] * 2
     probe = FewShotClassifier(tiny_model).fit(paths, labels)
     assert list(probe.predict(paths)) == labels
+
+
+def test_auto_features_use_the_backbone_where_the_model_has_one(tmp_path, tiny_model, colour_images):
+    class WithBackbone:
+        """The tiny model plus a 'backbone' of 5-d features (as ``local`` offers 1280-d pooled features)."""
+
+        name, embed_dim, logit_scale = "with-backbone", tiny_model.embed_dim, 100.0
+        encode_images = staticmethod(tiny_model.encode_images)
+
+        @staticmethod
+        def encode_image_features(images, **_):
+            return tiny_model.encode_images(images)[:, :5]
+
+    images = [colour_images[c] for c in ("red", "green", "blue", "red", "green", "blue")]
+    labels = ["r", "g", "b", "r", "g", "b"]
+    probe = FewShotClassifier(WithBackbone()).fit(images, labels)
+    assert probe.features_ == "backbone" and probe.n_features_in_ == 5
+    loaded = FewShotClassifier.load(probe.save(tmp_path / "p.npz"), model=WithBackbone())
+    assert loaded.features_ == "backbone" and list(loaded.predict(images)) == labels
+    assert FewShotClassifier(tiny_model).fit(images, labels).features_ == "embedding"

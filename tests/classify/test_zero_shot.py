@@ -3,7 +3,7 @@ import pytest
 from sklearn.base import clone
 
 from vocabfree.classify.zero_shot import ZeroShotClassifier, build_zero_shot_weights, topk_predictions
-from vocabfree.errors import InvalidInputError, NotFittedError
+from vocabfree.errors import InvalidInputError, MissingDependencyError, NotFittedError
 from vocabfree.models.protocol import l2_normalize
 
 
@@ -86,3 +86,78 @@ def test_sklearn_clone_and_params(tiny_model):
     clf = ZeroShotClassifier(tiny_model, templates="photo")
     assert clone(clf).get_params()["templates"] == "photo"
     assert clf.set_params(templates="none").templates == "none"
+
+
+# ------------------------------------------------------------------- descriptions and calibration
+
+
+class DescribedModel(CountingModel):
+    """A backend that asks for WordNet descriptions and offers reference embeddings (as ``local`` does)."""
+
+    label_descriptions = "wordnet"
+
+    def __init__(self, inner, reference):
+        super().__init__(inner)
+        self.reference = reference
+
+    def reference_image_embeddings(self):
+        return self.reference
+
+
+def test_descriptions_give_meaning_to_unknown_names(tiny_model, colour_images):
+    labels = ["apple", "sky"]  # hashed words: no relation to colours in the tiny model
+    described = {"apple": "a round red fruit", "sky": ["the blue expanse above", "blue air"]}
+    clf = ZeroShotClassifier(tiny_model, templates="none", descriptions=described).fit(None, labels)
+    assert list(clf.predict([colour_images["red"], colour_images["blue"]])) == ["apple", "sky"]
+    assert clf.descriptions_ == {"apple": ["a round red fruit"], "sky": ["the blue expanse above", "blue air"]}
+    plain = ZeroShotClassifier(tiny_model, templates="none", descriptions="none").fit(None, labels)
+    assert plain.descriptions_ == {} and not np.allclose(plain.class_embeddings_, clf.class_embeddings_)
+    np.testing.assert_allclose(np.linalg.norm(clf.class_embeddings_, axis=1), 1.0, atol=1e-5)
+
+
+def test_descriptions_from_a_json_file(tiny_model, tmp_path):
+    path = tmp_path / "descriptions.json"
+    path.write_text('{"apple": "a round red fruit"}')
+    from_file = ZeroShotClassifier(tiny_model, descriptions=str(path)).fit(None, ["apple", "sky"])
+    from_dict = ZeroShotClassifier(tiny_model, descriptions={"apple": "a round red fruit"}).fit(None, ["apple", "sky"])
+    np.testing.assert_allclose(from_file.class_embeddings_, from_dict.class_embeddings_, atol=1e-6)
+    path.write_text("{not json")
+    with pytest.raises(InvalidInputError, match="not valid JSON"):
+        ZeroShotClassifier(tiny_model, descriptions=str(path)).fit(None, ["apple"])
+    with pytest.raises(InvalidInputError, match="JSON file"):
+        ZeroShotClassifier(tiny_model, descriptions=str(tmp_path / "missing.json")).fit(None, ["apple"])
+    with pytest.raises(InvalidInputError, match="must be strings"):
+        ZeroShotClassifier(tiny_model, descriptions={"apple": [3]}).fit(None, ["apple"])
+
+
+def test_auto_descriptions_degrade_with_a_warning_without_wordnet(tiny_model, monkeypatch, caplog):
+    import vocabfree.vocabulary.descriptions as descriptions
+
+    def missing(path=None):
+        raise MissingDependencyError("WordNet not found; apt-get install wordnet-base")
+
+    monkeypatch.setattr(descriptions, "find_wordnet_dir", missing)
+    model = DescribedModel(tiny_model, reference=None)
+    clf = ZeroShotClassifier(model).fit(None, ["rose", "tulip"])
+    assert clf.descriptions_ == {} and "descriptions are off" in caplog.text
+    with pytest.raises(MissingDependencyError):
+        ZeroShotClassifier(model, descriptions="wordnet").fit(None, ["rose", "tulip"])
+
+
+def test_calibration_standardises_each_label_over_the_references(tiny_model, colour_images):
+    reference = tiny_model.encode_images(list(colour_images.values()))
+    model = DescribedModel(tiny_model, reference)
+    labels = ["red", "green", "blue", "white"]
+    clf = ZeroShotClassifier(model, descriptions="none").fit(None, labels)  # calibrate="auto": reference offered
+    assert clf.calibrated_
+    scores = clf.decision_function(reference) / model.logit_scale  # (R, C)
+    np.testing.assert_allclose(scores.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(scores.std(axis=0), scores.std(axis=0).mean(), rtol=1e-4)
+    assert list(clf.predict([colour_images["red"], colour_images["blue"]])) == ["red", "blue"]
+    off = ZeroShotClassifier(model, descriptions="none", calibrate=False).fit(None, labels)
+    assert not off.calibrated_ and np.all(off.intercept_ == 0)
+    assert not ZeroShotClassifier(tiny_model).fit(None, labels).calibrated_  # auto: no reference, no calibration
+    with pytest.raises(InvalidInputError, match="reference"):
+        ZeroShotClassifier(tiny_model, calibrate=True).fit(None, labels)
+    with pytest.raises(InvalidInputError, match="calibrate"):
+        ZeroShotClassifier(tiny_model, calibrate="sometimes").fit(None, labels)

@@ -157,7 +157,7 @@ class _CountingModel:
     def image_outputs(self, paths, *, batch_size=32, progress=False):
         self.seen += len(paths)
         idx = np.asarray([float(p.split("_")[-1]) for p in paths], np.float32)[:, None]
-        return ImageOutputs(np.repeat(idx, FEATURE_DIM, 1), np.repeat(-idx, 1000, 1))
+        return ImageOutputs(np.repeat(idx, FEATURE_DIM, 1), np.repeat(-idx, 1000, 1), np.repeat(idx / 10, 11, 1))
 
 
 def test_cached_image_outputs_runs_the_network_once(tmp_path):
@@ -169,5 +169,6 @@ def test_cached_image_outputs_runs_the_network_once(tmp_path):
     np.testing.assert_array_equal(first.pooled, again.pooled)
     assert first.pooled.shape == (5, FEATURE_DIM) and first.logits.shape == (5, 1000)
     assert first.pooled[3, 0] == 3.0 and first.logits[4, 0] == -4.0
+    np.testing.assert_allclose(first.colours[:, 0], np.arange(5) / 10)
     cached_image_outputs(model, paths[:2], tmp_path)  # other inputs, other key
     assert model.seen == 7

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -15,6 +16,7 @@ from tests.conftest import SHARED_DATA
 from vocabfree.errors import InvalidInputError, MissingDependencyError
 from vocabfree.models import list_models
 from vocabfree.models._runtime import Runtime
+from vocabfree.models.colour import BASIC_COLOURS, image_colours
 from vocabfree.models.imagenet import imagenet_classnames, imagenet_synonyms
 from vocabfree.models.local import (
     FEATURE_DIM,
@@ -120,11 +122,11 @@ class FakeImageEncoder:
     runtime = Runtime("cpu", "fp32")
 
     def forward(self, images, *, batch_size=32, progress=False):
-        means = np.stack([np.asarray(Image.open(p) if isinstance(p, str) else p, np.float32).mean((0, 1))
-                          for p in images])  # (N, 3)
+        pil = [Image.open(p).convert("RGB") if isinstance(p, str) else p for p in images]
+        means = np.stack([np.asarray(image, np.float32).mean((0, 1)) for image in pil])  # (N, 3)
         logits = np.zeros((len(images), 1000), np.float32)
         logits[:, :3] = means / 10
-        return ImageOutputs(np.tile(means, (1, FEATURE_DIM // 3 + 1))[:, :FEATURE_DIM], logits)
+        return ImageOutputs(np.tile(means, (1, FEATURE_DIM // 3 + 1))[:, :FEATURE_DIM], logits, image_colours(pil))
 
 
 class FakeTextEncoder:
@@ -159,6 +161,34 @@ def test_local_model_implements_the_protocol(center):
         model.encode_texts([1, 2])
 
 
+def test_colour_channel_rewards_the_colours_a_text_names():
+    model = dataclasses.replace(fake_model(center=True), colour_weight=10.0)  # large: the colour block decides
+    assert model.embed_dim == 16 + len(BASIC_COLOURS)
+    images = model.encode_images([Image.new("RGB", (10, 10), (230, 20, 20)), Image.new("RGB", (10, 10), (20, 60, 220))])
+    texts = model.encode_texts(["a red thing", "a blue thing", "a thing"])
+    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-6)
+    assert list((images @ texts.T).argmax(axis=1)) == [0, 1]
+    assert not texts[2, 16:].any()  # no colour word, no colour block
+    with pytest.raises(InvalidInputError, match="needs the texts"):
+        model.embed_raw_texts(model.raw_text_embeddings(["a red thing"]))
+    outputs = model.image_outputs([Image.new("RGB", (10, 10), "red")])
+    with pytest.raises(InvalidInputError, match="no colours"):
+        model.embed_outputs(dataclasses.replace(outputs, colours=None))
+
+
+def test_reference_embeddings_are_the_centred_class_embeddings():
+    model = dataclasses.replace(fake_model(center=True), colour_weight=0.2)
+    reference = model.reference_image_embeddings()
+    assert reference.shape == (1000, model.embed_dim) and not reference[:, 16:].any()
+    np.testing.assert_allclose(reference[:, :16], l2_normalize(model.class_emb - model.center), atol=1e-6)
+    # a one-class image is exactly its reference point
+    logits = np.full((1, 1000), -50.0, np.float32)
+    logits[0, 7] = 50.0
+    one = model.conse_from_outputs(ImageOutputs(np.zeros((1, FEATURE_DIM), np.float32), logits))
+    np.testing.assert_allclose(one[0], reference[7, :16], atol=1e-5)
+
+
 def test_preprocess_matches_the_tf_recipe():
     encoder = EfficientNetLiteEncoder(None, _cfgs["lite2"], Runtime("cpu", "fp32"))
     arr = encoder.preprocess(Image.new("RGB", (300, 224), (255, 0, 128)))
@@ -177,7 +207,7 @@ def test_missing_packages_name_the_extra(monkeypatch):
 
 def test_backends_are_registered():
     names = {e.name for e in list_models("local*")}
-    assert {"local", "local-conse", "local-conse-lite0"} <= names
+    assert {"local", "local-head", "local-conse", "local-conse-lite0"} <= names
 
 
 def test_shipped_head_and_card_are_consistent():
@@ -223,6 +253,7 @@ def test_real_local_model_classifies_caltech_images(local_model):
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     clf = ZeroShotClassifier(local_model, templates="photo").fit(None, ["airplane", "motorbike", "leopard"])
     assert (clf.predict(emb) == np.array(labels)).mean() >= 5 / 6
+    assert clf.calibrated_ and local_model.colour_weight > 0 and local_model.embed_dim == 384 + 11
     feats = local_model.encode_image_features(images[:2])
     assert feats.shape == (2, FEATURE_DIM)
 

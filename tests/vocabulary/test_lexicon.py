@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import needs_wordnet
 from vocabfree.errors import MissingDependencyError
 from vocabfree.vocabulary import SetLexicon, WordNetLexicon
 from vocabfree.vocabulary.wordnet import find_wordnet_dir
-
-
-def _has_wordnet() -> bool:
-    try:
-        find_wordnet_dir()
-    except MissingDependencyError:
-        return False
-    return True
-
-
-needs_wordnet = pytest.mark.skipif(not _has_wordnet(), reason="WordNet not installed (apt-get install wordnet-base)")
 
 
 def test_set_lexicon():

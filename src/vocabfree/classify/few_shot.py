@@ -23,8 +23,17 @@ from vocabfree.errors import IndexMismatchError, InvalidInputError, NotFittedErr
 PROBE_FORMAT_VERSION = 1
 
 
+def resolve_features(model, features: str) -> str:
+    """``"auto"`` -> ``"backbone"`` when the model exposes pooled backbone features (``local``: 1280-d, far
+    better for probing than its 395-d ConSE embedding), else ``"embedding"``."""
+    if features == "auto":
+        return "backbone" if getattr(model, "encode_image_features", None) is not None else "embedding"
+    return features
+
+
 def encode_for_probe(model, X, features: str, batch_size: int, progress: bool) -> np.ndarray:
     """Image features for the probe: the aligned embedding, or the backbone's pooled features if asked."""
+    features = resolve_features(model, features)
     if features == "embedding" or isinstance(X, np.ndarray) and X.ndim == 2:
         return as_embeddings(model, X, batch_size=batch_size, progress=progress)
     if features == "backbone":
@@ -32,17 +41,19 @@ def encode_for_probe(model, X, features: str, batch_size: int, progress: bool) -
         if encode is None:
             raise InvalidInputError(f"model {model.name} exposes no backbone features; use features='embedding'")
         return np.asarray(encode(list(X), batch_size=batch_size, progress=progress), dtype=np.float32)
-    raise InvalidInputError(f"features must be 'embedding' or 'backbone', got '{features}'")
+    raise InvalidInputError(f"features must be 'auto', 'embedding' or 'backbone', got '{features}'")
 
 
 class FewShotClassifier(ClassifierMixin, BaseEstimator):
     """Linear probe (scikit-learn estimator) over a frozen ``VisionLanguageModel``'s image features.
 
-    ``X`` is a sequence of images or a precomputed (N, D) feature array.
+    ``X`` is a sequence of images or a precomputed (N, D) feature array. ``features``: "auto" (backbone
+    features where the model has them, else the embedding), "embedding" or "backbone"; ``features_`` is
+    what ``fit`` used.
     """
 
     def __init__(self, model=None, *, Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0), default_C: float = 10.0,
-                 cv: int = 3, max_iter: int = 2000, features: str = "embedding", batch_size: int = 32,
+                 cv: int = 3, max_iter: int = 2000, features: str = "auto", batch_size: int = 32,
                  random_state: int = 0, progress: bool = False):
         self.model = model
         self.Cs = Cs
@@ -55,12 +66,14 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self.progress = progress
 
     def _features(self, X) -> np.ndarray:
-        return encode_for_probe(self.model, X, self.features, self.batch_size, self.progress)
+        features = getattr(self, "features_", self.features)
+        return encode_for_probe(self.model, X, features, self.batch_size, self.progress)
 
     def fit(self, X, y: Sequence[str]) -> FewShotClassifier:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+        self.features_ = resolve_features(self.model, self.features)
         feats = self._features(X)
         y = np.asarray([str(label) for label in y], dtype=object)
         if len(feats) != len(y):
@@ -115,7 +128,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             raise NotFittedError("nothing to save: the probe is not fitted")
         path = Path(path)
         meta = {
-            "format_version": PROBE_FORMAT_VERSION, "model": self.model_name_, "features": self.features,
+            "format_version": PROBE_FORMAT_VERSION, "model": self.model_name_, "features": self.features_,
             "C": self.C_, "classes": [str(c) for c in self.classes_],
         }
         tmp = path.with_name(path.name + ".tmp.npz")
@@ -137,6 +150,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         if model is not None and meta["model"] and model.name != meta["model"]:
             raise IndexMismatchError(f"{path} was fitted on model '{meta['model']}', not '{model.name}'")
         probe = cls(model, features=meta["features"])
+        probe.features_ = meta["features"]
         probe.coef_, probe.intercept_, probe.C_ = coef, intercept, meta["C"]
         probe.classes_ = np.array(meta["classes"], dtype=object)
         probe.n_features_in_, probe.model_name_ = coef.shape[1], meta["model"]

@@ -8,10 +8,13 @@ from typing import Annotated
 import typer
 
 from vocabfree.cli._output import (
+    CalibrateOption,
+    DescribeOption,
     DeviceOption,
     JsonOption,
     ModelOption,
     PrecisionOption,
+    calibrate_flag,
     load_model_from_options,
     print_json,
     print_table,
@@ -50,6 +53,8 @@ def register(app: typer.Typer) -> None:
         labels: Annotated[str | None, typer.Option(help="Comma-separated class names (zero-shot).")] = None,
         labels_file: Annotated[Path | None, typer.Option(help="File with one class name per line.")] = None,
         templates: Annotated[str, typer.Option(help="openai (80), openai-7, photo, none, or a file.")] = "openai",
+        describe: DescribeOption = "auto",
+        calibrate: CalibrateOption = "auto",
         vocabulary_free: Annotated[
             bool, typer.Option("--vocabulary-free", help="No labels: name the image from a caption database.")
         ] = False,
@@ -80,7 +85,9 @@ def register(app: typer.Typer) -> None:
         else:
             from vocabfree.classify.zero_shot import ZeroShotClassifier
 
-            clf = ZeroShotClassifier(vlm, templates=templates, batch_size=batch_size).fit(None, label_list)
+            clf = ZeroShotClassifier(vlm, templates=templates, descriptions=describe,
+                                     calibrate=calibrate_flag(calibrate), batch_size=batch_size)
+            clf.fit(None, label_list)
             predictions = clf.predict_topk(pil, k=top_k, sources=sources)
         if json_:
             print_json([p.to_dict() for p in predictions])

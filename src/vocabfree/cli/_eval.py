@@ -8,10 +8,13 @@ from typing import Annotated
 import typer
 
 from vocabfree.cli._output import (
+    CalibrateOption,
+    DescribeOption,
     DeviceOption,
     JsonOption,
     ModelOption,
     PrecisionOption,
+    calibrate_flag,
     load_model_from_options,
     print_json,
     print_table,
@@ -28,6 +31,8 @@ def register(app: typer.Typer) -> None:
         dataset: Annotated[Path, typer.Option(help="Labelled CSV (path,label) or folder-per-class directory.")],
         model: ModelOption = DEFAULT_MODEL,
         templates: Annotated[str, typer.Option(help="openai (80), openai-7, photo, none, or a file.")] = "openai",
+        describe: DescribeOption = "auto",
+        calibrate: CalibrateOption = "auto",
         limit: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N images.")] = None,
         batch_size: Annotated[int, typer.Option(min=1)] = 32,
         cache_dir: Annotated[Path | None, typer.Option(help="Cache image embeddings here (resumable).")] = None,
@@ -43,7 +48,8 @@ def register(app: typer.Typer) -> None:
         if limit is not None:
             data = data.subset(limit=limit)
         vlm = load_model_from_options(model, device, precision)
-        result = evaluate_zero_shot(vlm, data, templates=templates, batch_size=batch_size, cache_dir=cache_dir,
+        result = evaluate_zero_shot(vlm, data, templates=templates, descriptions=describe,
+                                    calibrate=calibrate_flag(calibrate), batch_size=batch_size, cache_dir=cache_dir,
                                     progress=not json_)
         if json_:
             print_json(result)

@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Where to write the probe (.npz).")],
         model: ModelOption = DEFAULT_MODEL,
         shots: Annotated[int | None, typer.Option(min=1, help="Use only the first N images per class.")] = None,
-        features: Annotated[str, typer.Option(help="embedding (aligned) or backbone (pooled features).")] = "embedding",
+        features: Annotated[str, typer.Option(
+            help="auto (backbone where the model has it), embedding (aligned) or backbone (pooled)."
+        )] = "auto",
         batch_size: Annotated[int, typer.Option(min=1)] = 32,
         device: DeviceOption = None,
         precision: PrecisionOption = "auto",
@@ -48,7 +50,7 @@ def register(app: typer.Typer) -> None:
         probe.fit(list(data.paths), list(data.labels))
         probe.save(out)
         info = {"probe": str(out), "model": vlm.name, "n_images": len(data), "n_classes": len(probe.classes_),
-                "C": probe.C_, "features": features}
+                "C": probe.C_, "features": probe.features_}
         if json_:
             print_json(info)
         else:

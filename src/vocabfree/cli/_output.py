@@ -17,6 +17,23 @@ PrecisionOption = Annotated[
     str, typer.Option(help="auto (bf16 where the hardware is fast at it), fp32, bf16 or fp16 (CUDA).")
 ]
 
+DescribeOption = Annotated[
+    str,
+    typer.Option("--describe", help="Label descriptions: auto (what the model asks for: WordNet for local), none, "
+                 "wordnet, or a JSON file mapping labels to texts."),
+]
+CalibrateOption = Annotated[
+    str, typer.Option(help="Score calibration: auto (when the model offers reference embeddings), on, off.")
+]
+
+
+def calibrate_flag(value: str) -> bool | str:
+    """``--calibrate`` as ZeroShotClassifier takes it."""
+    flags = {"auto": "auto", "on": True, "off": False}
+    if value not in flags:
+        raise typer.BadParameter(f"--calibrate must be auto, on or off, not {value!r}")
+    return flags[value]
+
 
 def print_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 
 from vocabfree.errors import IndexMismatchError, InvalidInputError, MissingDependencyError
 from vocabfree.models.cache import cache_key, cached_encode
+from vocabfree.models.colour import COLOUR_VERSION
 from vocabfree.models.local import FEATURE_DIM, ConseConfig, ImageOutputs, LocalModel
 from vocabfree.models.protocol import l2_normalize
 
@@ -58,18 +59,19 @@ def cached_image_outputs(model: LocalModel, paths: Sequence[str | Path], cache_d
     """Classifier outputs of ``paths``, cached (resumable, chunked) under ``cache_dir``; None disables caching.
 
     The key covers the encoder (arch, input size, precision) and the paths, so a cache never serves other
-    images or another encoder. Pooled features and logits are stored side by side in one array.
+    images or another encoder. Pooled features, logits and colour shares are stored side by side in one array.
     """
     encoder = model.image_encoder
     paths = [str(p) for p in paths]
-    key = cache_key("local-outputs", encoder.tag, encoder.runtime.precision, paths)
+    key = cache_key("local-outputs-v2", encoder.tag, encoder.runtime.precision, COLOUR_VERSION, paths)
 
     def encode(chunk: Sequence[str]) -> np.ndarray:
         out = model.image_outputs(list(chunk), batch_size=batch_size)
-        return np.hstack([out.pooled, out.logits])  # (n, 1280 + 1000)
+        return np.hstack([out.pooled, out.logits, out.colours])  # (n, 1280 + 1000 + 11)
 
-    both = cached_encode(encode, paths, cache_dir, key, progress=progress, desc=f"encode images ({encoder.tag})")
-    return ImageOutputs(both[:, :FEATURE_DIM], both[:, FEATURE_DIM:])
+    rows = cached_encode(encode, paths, cache_dir, key, progress=progress, desc=f"encode images ({encoder.tag})")
+    logits_end = FEATURE_DIM + 1000
+    return ImageOutputs(rows[:, :FEATURE_DIM], rows[:, FEATURE_DIM:logits_end], rows[:, logits_end:])
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class IndexEntry:
     pos: str  # noun, verb, adj, adv
     sense_count: int
     tagged_count: int  # SemCor frequency of its senses: a proxy for how common this use is
+    offsets: tuple[int, ...] = ()  # its synsets in data.<pos>, most frequent sense first
 
 
 def read_index(folder: Path, pos: str) -> Iterator[IndexEntry]:
@@ -73,7 +74,8 @@ def read_index(folder: Path, pos: str) -> Iterator[IndexEntry]:
             fields = line.split()
             p_cnt = int(fields[3])
             sense_cnt, tagsense_cnt = int(fields[4 + p_cnt]), int(fields[5 + p_cnt])
-            yield IndexEntry(fields[0], pos, sense_cnt, tagsense_cnt)
+            offsets = tuple(int(f) for f in fields[6 + p_cnt: 6 + p_cnt + sense_cnt])
+            yield IndexEntry(fields[0], pos, sense_cnt, tagsense_cnt, offsets)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
     python benchmarks/encode_speed.py [--n 128] [--batch-size 32]
 
-Times ``encode_images`` of the full backend (decode, resize/crop, EfficientNet, ConSE, head) on the first N
-Caltech-101 test images after one warm-up batch, in fp32 and in bf16 autocast. Prints a markdown table.
+Times ``encode_images`` of each registered backend (decode, resize/crop, EfficientNet, ConSE, then the head
+or the colour block) on the first N Caltech-101 test images after one warm-up batch, in fp32 and in bf16
+autocast. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import time
 
 from _common import read_split
 
+from vocabfree.models import load_model
 from vocabfree.models._runtime import cpu_supports_bf16
-from vocabfree.models.alignment import load_shipped_head
-from vocabfree.models.local import ConseConfig, build_local
+
+BACKENDS = ("local-conse-lite0", "local-conse", "local-head", "local")
 
 
 def main() -> None:
@@ -29,25 +31,22 @@ def main() -> None:
     import torch
 
     paths = read_split("caltech101", "test")[0][: args.n]
-    head = load_shipped_head()
     print(f"\n### Image encoding speed: {args.n} Caltech-101 JPEGs, batch {args.batch_size}, "
           f"{os.cpu_count()} CPU threads ({platform.processor() or platform.machine()}), "
           f"torch {torch.__version__}, bf16 kernels: {cpu_supports_bf16()}\n")
     print("| model | precision | images/s | ms/image |")
     print("|---|---|---|---|")
-    for arch, with_head in (("lite0", False), ("lite2", False), ("lite2", True)):
+    for name in BACKENDS:
         for precision in ("fp32", "bf16"):
-            head_arg = head if with_head and head.config.arch == arch else None
-            conse = head.config.conse if head_arg is not None else ConseConfig()
-            model = build_local(arch, conse=conse, head=head_arg, precision=precision)
+            model = load_model(name, precision=precision)
             model.encode_images(paths[: args.batch_size], batch_size=args.batch_size)  # warm-up
             best = float("inf")
             for _ in range(args.repeats):
                 start = time.perf_counter()
                 model.encode_images(paths, batch_size=args.batch_size)
                 best = min(best, time.perf_counter() - start)
-            name = f"{arch}" + (" + head (`local`)" if head_arg is not None else " ConSE")
-            print(f"| {name} | {precision} | {len(paths) / best:.1f} | {1000 * best / len(paths):.1f} |", flush=True)
+            rate, ms = len(paths) / best, 1000 * best / len(paths)
+            print(f"| `{name}` ({model.image_encoder.tag}) | {precision} | {rate:.1f} | {ms:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -107,3 +107,18 @@ def test_models_list(monkeypatch, capsys):
 def test_help(monkeypatch, capsys, args):
     code, out, _ = run(monkeypatch, capsys, *args)
     assert code == 0 and "Usage" in out
+
+
+def test_classify_with_label_descriptions_and_calibration_flags(monkeypatch, capsys, colour_images, tmp_path):
+    described = tmp_path / "descriptions.json"
+    described.write_text(json.dumps({"apple": "a round red fruit", "sky": "the blue expanse above"}))
+    code, out, _ = run(monkeypatch, capsys, "classify", colour_images["red"], colour_images["blue"],
+                       "--labels", "apple,sky", "--describe", described, "--templates", "none",
+                       "--model", "test-tiny", "--json", "-k", "1")
+    assert code == 0 and [r["labels"][0] for r in json.loads(out)] == ["apple", "sky"]
+    code, _, err = run(monkeypatch, capsys, "classify", colour_images["red"], "--labels", "a,b",
+                       "--model", "test-tiny", "--calibrate", "on")
+    assert code == 1 and "reference image embeddings" in err
+    code, _, err = run(monkeypatch, capsys, "classify", colour_images["red"], "--labels", "a,b",
+                       "--model", "test-tiny", "--calibrate", "maybe")
+    assert code == 2 and "--calibrate" in err

@@ -366,7 +366,8 @@ def create_local(
 def create_local_head(device: str | None = None, precision: Precision = "auto", **_: object) -> LocalModel:
     head = _load_shipped_head()
     cfg = head.config
-    return build_local(cfg.arch, conse=cfg.conse, head=head, name="local-head", device=device, precision=precision)
+    return build_local(cfg.arch, conse=cfg.conse, head=head, name="local-head", device=device, precision=precision,
+                       label_descriptions="wordnet")
 
 
 @register_backend("local-conse", "EfficientNet-Lite2 + MiniLM joined by ConSE, no training (offline)")

@@ -98,7 +98,8 @@ def evaluate(model: LocalModel, texts: TextCache, data: dict, templates: str) ->
 def default_parts(base: LocalModel, data: dict) -> None:
     """What each part of the ``local`` default adds, scored by the real ``ZeroShotClassifier`` (openai
     templates) on the cached classifier outputs: the same numbers ``vocabfree eval zero-shot`` prints."""
-    print("\n### The `local` default, part by part (openai templates)\n")
+    print(f"\n### The `local` default, part by part (openai templates; {len(data[DATASETS[0]][1])} and "
+          f"{len(data[DATASETS[1]][1])} images)\n")
     print(header("colour channel / WordNet descriptions / calibration"))
     conse = variant(base, TUNED_CONSE)
     for colour, describe, calibrate in itertools.product((False, True), repeat=3):
@@ -125,15 +126,17 @@ def main() -> None:
     parser.add_argument("--head", action="append", default=[], help="extra head stems to evaluate")
     parser.add_argument("--heads-only", action="store_true")
     parser.add_argument("--default-only", action="store_true", help="only the table of the `local` default's parts")
+    parser.add_argument("--split", default="test", help="test, or train_16shot: a disjoint split to check that the "
+                        "gains of the `local` parts replicate off the test set")
     args = parser.parse_args()
     start = time.time()
 
     models, data = {}, {}
-    for arch in ("lite2",) if args.heads_only else ("lite2", "lite0"):
+    for arch in ("lite2",) if args.heads_only or args.default_only else ("lite2", "lite0"):
         models[arch] = build_local(arch)
         data[arch] = {}
         for d in DATASETS:
-            paths, labels = read_split(d, "test")
+            paths, labels = read_split(d, args.split)
             data[arch][d] = (cached_image_outputs(models[arch], paths, CACHE), labels)
     texts = TextCache(models["lite2"])  # the text side does not depend on the image encoder
 

@@ -58,8 +58,7 @@ def clean_labels(labels: Sequence[str]) -> list[str]:
     return cleaned
 
 
-def _cached_embeddings(model: VisionLanguageModel, keys: Sequence[tuple], encode, *, progress: bool = False
-                       ) -> np.ndarray:
+def _cached_embeddings(model: VisionLanguageModel, keys: Sequence[tuple], encode) -> np.ndarray:
     """Rows for ``keys`` from the model's label cache; ``encode(missing_keys) -> (M, D)`` fills the gaps."""
     cache = _LABEL_CACHE.setdefault(model, {})
     missing = [key for key in dict.fromkeys(keys) if key not in cache]
@@ -98,7 +97,8 @@ def describe_labels(spec, labels: Sequence[str]) -> dict[str, list[str]]:
     if isinstance(spec, (str, Path)):
         path = Path(spec)
         if not path.is_file():
-            raise InvalidInputError(f"descriptions must be 'wordnet', 'none', 'auto' or a JSON file; {spec} is none")
+            raise InvalidInputError(
+                f"descriptions must be 'auto', 'none', 'wordnet' or a JSON file; no such file: {spec}")
         try:
             spec = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -120,12 +120,16 @@ def add_descriptions(model: VisionLanguageModel, labels: Sequence[str], weights:
                      descriptions: Mapping[str, Sequence[str]], *, progress: bool = False) -> np.ndarray:
     """Weights (C, D) with each described label's weight replaced by normalise(weight + mean embedding of
     "label: description"): the name and its definition count equally."""
-    out = weights.copy()
+    keys = [("description", f"{label}: {text}") for label in labels for text in descriptions.get(label, ())]
+    if not keys:
+        return weights
+    emb = _cached_embeddings(model, keys, lambda ks: model.encode_texts([k[1] for k in ks], progress=progress))
+    out, row = weights.copy(), 0
     for i, label in enumerate(labels):
-        if texts := descriptions.get(label):
-            keys = [("description", f"{label}: {text}") for text in texts]
-            emb = _cached_embeddings(model, keys, lambda ks: model.encode_texts([k[1] for k in ks]), progress=progress)
-            out[i] = l2_normalize((weights[i] + l2_normalize(emb.mean(axis=0, keepdims=True))[0])[None])[0]
+        if count := len(descriptions.get(label, ())):
+            described = l2_normalize(emb[row : row + count].mean(axis=0, keepdims=True))[0]
+            out[i] = l2_normalize((weights[i] + described)[None])[0]
+            row += count
     return out
 
 

@@ -4,7 +4,12 @@ No CLIP checkpoint installs on our machines, but an ImageNet classifier (Efficie
 weight packages) and a sentence encoder (all-MiniLM-L6-v2) do. ConSE (Norouzi et al., 2014) joins them
 without training: an image is embedded as the probability-weighted mean of the *text* embeddings of its
 top-T ImageNet classes, so it lives in the sentence encoder's space and can be compared with any label or
-caption. A small learned head (``vocabfree.models.alignment``, SAIL's idea) can be added on top.
+caption. A small learned head (``vocabfree.models.alignment``, SAIL's idea) can be added on top, and an
+explicit colour channel (``vocabfree.models.colour``) adds what ImageNet class names never say.
+
+Registered variants (docs/local-model.md has the measurements behind each choice): ``local`` (ConSE + colour
+channel; zero-shot also uses WordNet label descriptions and score calibration), ``local-head`` (ConSE + the
+shipped head: best for caption retrieval), ``local-conse`` (ConSE only) and ``local-conse-lite0``.
 
 Layout (timm's model-file shape): the image-encoder adapter, ``_cfgs`` keyed by arch tag (input size,
 normalisation, weights package), the ConSE mapping, the ``LocalModel`` adapter, then one small registered

@@ -2,7 +2,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import SHARED_DATA
-from vocabfree.data import read_image_folder, read_labelled_csv
+from vocabfree.data import read_image_folder, read_labelled, read_labelled_csv
 from vocabfree.errors import InvalidInputError
 
 
@@ -24,6 +24,7 @@ def test_csv_paths_are_relative_to_the_csv(tmp_path):
     assert data.classes == ["cat", "dog"]
     assert data.subset(per_class=1).labels == ("cat", "dog")
     assert data.subset(limit=1).labels == ("cat",)
+    assert read_labelled(csv) == data  # a file is read as a path,label CSV
 
 
 def test_csv_errors(tmp_path):
@@ -43,6 +44,7 @@ def test_image_folder(tmp_path):
         Image.new("RGB", (2, 2)).save(tmp_path / cls / "1.jpg")
     data = read_image_folder(tmp_path)
     assert data.labels == ("cat", "golden retriever")
+    assert read_labelled(tmp_path) == data  # a directory is read as a folder per class
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "caltech101").is_dir(), reason="shared data not present")

@@ -41,10 +41,10 @@ def register(app: typer.Typer) -> None:
         json_: JsonOption = False,
     ) -> None:
         """Zero-shot top-1 / top-5 / cluster accuracy over the dataset's class names."""
-        from vocabfree.data import read_image_folder, read_labelled_csv
+        from vocabfree.data import read_labelled
         from vocabfree.evaluation import evaluate_zero_shot
 
-        data = read_image_folder(dataset) if dataset.is_dir() else read_labelled_csv(dataset)
+        data = read_labelled(dataset)
         if limit is not None:
             data = data.subset(limit=limit)
         vlm = load_model_from_options(model, device, precision)

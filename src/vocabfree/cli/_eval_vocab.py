@@ -51,7 +51,7 @@ def register_eval(eval_app: typer.Typer) -> None:
         json_: JsonOption = False,
     ) -> None:
         """Cluster accuracy, semantic similarity, semantic IoU and candidates per image, with no class list."""
-        from vocabfree.data import read_image_folder, read_labelled_csv
+        from vocabfree.data import read_labelled
         from vocabfree.database import CaptionDatabase
         from vocabfree.evaluation_vocab import METHODS, evaluate_vocabulary_free
         from vocabfree.models.cache import encode_images_cached
@@ -71,7 +71,7 @@ def register_eval(eval_app: typer.Typer) -> None:
         encoder = load_sentence_encoder()
         results = []
         for path in dataset:
-            data = read_image_folder(path) if path.is_dir() else read_labelled_csv(path)
+            data = read_labelled(path)
             if limit is not None:
                 data = data.subset(limit=limit)
             emb = encode_images_cached(vlm, data.paths, cache / "images", batch_size=batch_size,

@@ -40,9 +40,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit a logistic-regression probe (C chosen by cross-validation) and save it."""
         from vocabfree.classify.few_shot import FewShotClassifier
-        from vocabfree.data import read_image_folder, read_labelled_csv
+        from vocabfree.data import read_labelled
 
-        data = read_image_folder(train) if train.is_dir() else read_labelled_csv(train)
+        data = read_labelled(train)
         if shots is not None:
             data = data.subset(per_class=shots)
         vlm = load_model_from_options(model, device, precision)

@@ -77,3 +77,9 @@ def read_image_folder(root: str | Path) -> LabelledImages:
     if not items:
         raise InvalidInputError(f"{root}: no class folders with images")
     return LabelledImages(tuple(p for p, _ in items), tuple(label for _, label in items), name=root.name)
+
+
+def read_labelled(path: str | Path) -> LabelledImages:
+    """A labelled dataset from either layout the CLI accepts: a folder per class, or a ``path,label`` CSV."""
+    path = Path(path)
+    return read_image_folder(path) if path.is_dir() else read_labelled_csv(path)

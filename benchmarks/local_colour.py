@@ -20,21 +20,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-import numpy as np
 from _common import CACHE, DATA
 
 from vocabfree.classify.zero_shot import calibration
-from vocabfree.models.alignment import cached_image_outputs, load_shipped_head, read_pairs, retrieval_recall
+from vocabfree.models.alignment import (
+    cached_image_outputs,
+    load_shipped_head,
+    read_pairs,
+    recall_from_scores,
+    retrieval_recall,
+)
 from vocabfree.models.local import TUNED_CONSE, build_local
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.4, 0.8)
-
-
-def image_to_text_recall(scores: np.ndarray, image_of_text: np.ndarray, k: int) -> float:
-    """Image->text recall@k (%) from a (texts, images) score matrix: a hit is any caption of the image."""
-    top = np.argsort(-scores.T, axis=1, kind="stable")[:, :k]  # (images, k) caption indices
-    hits = [np.any(image_of_text[row] == i) for i, row in enumerate(top) if np.any(image_of_text == i)]
-    return float(100 * np.mean(hits))
 
 
 def main() -> None:
@@ -65,7 +63,7 @@ def table(base, split: str) -> None:
             if reference is not None:
                 scale, bias = calibration(texts, reference)
                 scores = (texts @ images.T) * scale[:, None] + bias[:, None]
-                calibrated = f"{image_to_text_recall(scores, pairs.image_of_caption, 5):.1f}"
+                calibrated = f"{recall_from_scores(scores, pairs.image_of_caption)['i2t_r5']:.1f}"
             print(f"| {name} | {weight:g} | {r['t2i_r1']:.1f} / {r['t2i_r5']:.1f} | {r['i2t_r1']:.1f} / "
                   f"{r['i2t_r5']:.1f} | {r['mean_recall']:.1f} | {calibrated} |", flush=True)
 

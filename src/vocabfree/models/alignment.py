@@ -316,12 +316,19 @@ def retrieval_recall(image: np.ndarray, text: np.ndarray, image_of_text: np.ndar
                      ks: Sequence[int] = (1, 5)) -> dict[str, float]:
     """Recall@k (in %) for text->image and image->text retrieval; an image hit counts any of its captions."""
     sim = np.asarray(text, np.float32) @ np.asarray(image, np.float32).T  # (K, M)
+    return recall_from_scores(sim, image_of_text, ks)
+
+
+def recall_from_scores(sim: np.ndarray, image_of_text: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """``retrieval_recall`` from a (texts, images) score matrix, for scores that are not plain dot products
+    (e.g. calibrated per text)."""
+    n_texts, n_images = sim.shape
     out = {}
-    t2i_rank = (sim > sim[np.arange(len(text)), image_of_text][:, None]).sum(axis=1)  # rank of the true image
-    best_rank_i2t = np.full(len(image), np.iinfo(np.int64).max)
+    t2i_rank = (sim > sim[np.arange(n_texts), image_of_text][:, None]).sum(axis=1)  # rank of the true image
+    best_rank_i2t = np.full(n_images, np.iinfo(np.int64).max)
     order = np.argsort(-sim.T, axis=1, kind="stable")  # (M, K)
     ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(sim.shape[0])[None, :].repeat(len(image), 0), axis=1)
+    np.put_along_axis(ranks, order, np.arange(n_texts)[None, :].repeat(n_images, 0), axis=1)
     for j, i in enumerate(image_of_text):
         best_rank_i2t[i] = min(best_rank_i2t[i], ranks[i, j])
     has_caption = best_rank_i2t < np.iinfo(np.int64).max

@@ -54,6 +54,12 @@ class TextCache:
         return self.store[key]
 
 
+def accuracies(ranked: list, labels: list[str]) -> dict[str, float]:
+    """Top-1 / top-5 / cluster accuracy (%) of ranked label lists, as ``evaluate_zero_shot`` reports them."""
+    return {"top1": 100 * topk_accuracy(ranked, labels, 1), "top5": 100 * topk_accuracy(ranked, labels, 5),
+            "cluster": 100 * cluster_accuracy([r[0] for r in ranked], labels)}
+
+
 def zero_shot(model: LocalModel, texts: TextCache, outputs, labels, templates: str) -> dict[str, float]:
     """Top-1/top-5/cluster accuracy (%) exactly as ZeroShotClassifier computes them, from cached outputs."""
     classes = sorted(set(labels))
@@ -64,8 +70,7 @@ def zero_shot(model: LocalModel, texts: TextCache, outputs, labels, templates: s
     scores = model.embed_outputs(outputs) @ weights.T  # (N, C)
     order = np.argsort(-scores, axis=1, kind="stable")[:, :5]
     ranked = [[classes[j] for j in row] for row in order]
-    return {"top1": 100 * topk_accuracy(ranked, labels, 1), "top5": 100 * topk_accuracy(ranked, labels, 5),
-            "cluster": 100 * cluster_accuracy([r[0] for r in ranked], labels)}
+    return accuracies(ranked, labels)
 
 
 _CLASS_EMB: dict = {}
@@ -110,9 +115,7 @@ def default_parts(base: LocalModel, data: dict) -> None:
             clf = ZeroShotClassifier(model, descriptions="wordnet" if describe else "none", calibrate=calibrate)
             clf.fit(None, sorted(set(labels)))
             ranked = [p.labels for p in clf.predict_topk(model.embed_outputs(outputs), k=5)]
-            results[d] = {"top1": 100 * topk_accuracy(ranked, labels, 1),
-                          "top5": 100 * topk_accuracy(ranked, labels, 5),
-                          "cluster": 100 * cluster_accuracy([r[0] for r in ranked], labels)}
+            results[d] = accuracies(ranked, labels)
         name = " / ".join(("yes" if flag else "-") for flag in (colour, describe, calibrate))
         if colour and describe and calibrate:
             name += " = **`local`**"

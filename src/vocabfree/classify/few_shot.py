@@ -32,8 +32,8 @@ def resolve_features(model, features: str) -> str:
 
 
 def encode_for_probe(model, X, features: str, batch_size: int, progress: bool) -> np.ndarray:
-    """Image features for the probe: the aligned embedding, or the backbone's pooled features if asked."""
-    features = resolve_features(model, features)
+    """Image features for the probe: the aligned embedding, or the backbone's pooled features (``features`` as
+    ``resolve_features`` returns it)."""
     if features == "embedding" or isinstance(X, np.ndarray) and X.ndim == 2:
         return as_embeddings(model, X, batch_size=batch_size, progress=progress)
     if features == "backbone":
@@ -66,8 +66,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         self.progress = progress
 
     def _features(self, X) -> np.ndarray:
-        features = getattr(self, "features_", self.features)
-        return encode_for_probe(self.model, X, features, self.batch_size, self.progress)
+        return encode_for_probe(self.model, X, self.features_, self.batch_size, self.progress)
 
     def fit(self, X, y: Sequence[str]) -> FewShotClassifier:
         from sklearn.linear_model import LogisticRegression

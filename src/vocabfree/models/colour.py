@@ -74,8 +74,6 @@ def hsv_colours(hsv: np.ndarray) -> np.ndarray:
     Gaussian and by saturation (vivid pixels are what people name), then shares are normalised to sum to 1.
     """
     hsv = np.asarray(hsv)
-    if hsv.ndim == 3:
-        hsv = hsv[None]
     hue = hsv[..., 0].astype(np.float32) * (360.0 / 255.0)
     sat = hsv[..., 1].astype(np.float32) / 255.0
     val = hsv[..., 2].astype(np.float32) / 255.0

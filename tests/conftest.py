@@ -58,6 +58,21 @@ def tiny_siglip_dir(tmp_path_factory) -> Path:
     return save_random_checkpoint(tmp_path_factory.mktemp("tiny-siglip"), "tiny-siglip")
 
 
+#: The tests' tiny caption corpus: colour words the ``test-tiny`` backend aligns with solid-colour images.
+TINY_CAPTIONS = [
+    "a red car parked on the street",
+    "red apples in a bowl",
+    "a red door",
+    "a blue sky over the sea",
+    "blue water in the lake",
+    "green grass in a field",
+    "green leaves on a tree",
+    "a black cat sleeping",
+    "a white dog running",
+    "a yellow taxi in the city",
+]
+
+
 def build_tiny_db(folder: Path, model, captions: list[str]):
     """Build and open a caption database of ``captions`` embedded by ``model`` (the tests' tiny fixture)."""
     from vocabfree.database import CaptionDatabase, build_database, corpus_from_texts

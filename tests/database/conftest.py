@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import build_tiny_db
+from tests.conftest import TINY_CAPTIONS, build_tiny_db
 
-CAPTIONS = [
-    "a red car parked on the street",
-    "red apples in a bowl",
-    "a red door",
-    "a blue sky over the sea",
-    "blue water in the lake",
-    "green grass in a field",
-    "green leaves on a tree",
-    "a black cat sleeping",
-    "a white dog running",
-    "a yellow taxi in the city",
-]
+CAPTIONS = TINY_CAPTIONS
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import glob
 import io
-from collections.abc import Iterable, Sequence
+import math
+import warnings
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,9 @@ ImageInput = str | Path | bytes | np.ndarray | Image.Image
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000; a user with bigger scans raises it explicitly
+# Pillow decoders the HTTP service allows by default: the formats browsers and cameras produce. (MPO is
+# the format Pillow reports for many phone JPEGs.) Everything else, EPS included, is never tried.
+WEB_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF"})
 
 
 def describe(item: ImageInput) -> str:
@@ -68,37 +73,96 @@ def _array_to_image(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(arr)
 
 
-def load_image(item: ImageInput, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Load one input as an RGB PIL image, or raise ``ImageLoadError`` naming it."""
+def _open(item: ImageInput, name: str, formats: Collection[str] | None) -> Image.Image:
+    """Open (not decode) a path or bytes; only the decoders in ``formats`` are tried when it is given."""
+    source = io.BytesIO(item) if isinstance(item, bytes | bytearray) else Path(item)
+    if isinstance(source, Path) and not source.is_file():
+        raise ImageLoadError(f"{name}: no such file")
+    try:
+        return Image.open(source, formats=sorted(formats) if formats else None)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{name}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        allowed = f" (allowed formats: {', '.join(sorted(formats))})" if formats else ""
+        raise ImageLoadError(f"{name}: not a readable image{allowed}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types; this is the one boundary
+        raise ImageLoadError(f"{name}: not a readable image ({_why(exc)})") from exc
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text[:200]
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def reduce_for(image: Image.Image, min_side: int) -> Image.Image:
+    """Shrink a decoded image by an integer box factor so that its shorter side stays >= 2 * ``min_side``.
+
+    Models resize to ``min_side`` anyway; keeping at least twice that before their own (antialiased) resize
+    leaves their input practically unchanged while a 40-megapixel upload shrinks to well under a megabyte.
+    """
+    factor = min(image.size) // (2 * min_side)
+    return image.reduce(factor) if factor >= 2 else image
+
+
+def load_image(
+    item: ImageInput,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    formats: Collection[str] | None = None,
+    min_side: int | None = None,
+) -> Image.Image:
+    """Load one input as an RGB PIL image, or raise ``ImageLoadError`` naming it.
+
+    This is the one image-decoding boundary: whatever a Pillow decoder raises while opening or decoding
+    (``OSError``, ``ValueError``, ``NotImplementedError``, ``AttributeError``, ...) becomes an
+    ``ImageLoadError`` naming the input. ``formats`` restricts which Pillow decoders may be tried (the
+    service passes a whitelist so an upload never reaches EPS, say). ``min_side``, when given, decodes JPEGs
+    at a reduced DCT scale (PIL ``draft``) and box-reduces other images so their shorter side stays at least
+    twice ``min_side``: the right size for a model whose input is ``min_side`` pixels, at a fraction of the
+    memory and time of a full decode.
+    """
     name = describe(item)
     if isinstance(item, Image.Image):
         image = item
     elif isinstance(item, np.ndarray):
         image = _array_to_image(item)
     elif isinstance(item, bytes | bytearray | str | Path):
-        source = io.BytesIO(item) if isinstance(item, bytes | bytearray) else Path(item)
-        if isinstance(source, Path) and not source.is_file():
-            raise ImageLoadError(f"{name}: no such file")
-        try:
-            image = Image.open(source)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ImageLoadError(f"{name}: not a readable image ({exc.__class__.__name__})") from exc
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLargeError(f"{name}: {exc}") from exc
+        image = _open(item, name, formats)
     else:
         raise InvalidInputError(f"unsupported image input of type {type(item).__name__}: {name}")
 
-    width, height = image.size
+    try:
+        width, height = image.size
+    except Exception as exc:  # noqa: BLE001 - a plugin that failed to parse its header
+        raise ImageLoadError(f"{name}: corrupt image header ({_why(exc)})") from exc
+    if width <= 0 or height <= 0:
+        raise ImageLoadError(f"{name}: corrupt image header (size {width}x{height})")
     if max_pixels is not None and width * height > max_pixels:
         raise ImageTooLargeError(
             f"{name}: {width}x{height} = {width * height:,} pixels exceeds the limit of {max_pixels:,}"
+            " (raise it with --max-pixels)"
         )
     try:
-        image.load()  # decode now so truncated files fail here, with the file's name
-        image = ImageOps.exif_transpose(image) or image
-        return to_rgb(image)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageLoadError(f"{name}: corrupt image data ({exc})") from exc
+        with warnings.catch_warnings():
+            # We check the size ourselves (above) against the caller's limit; Pillow's own warning is noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if min_side and image.format in ("JPEG", "MPO") and min(width, height) > 2 * min_side:
+                scale = 2 * min_side / min(width, height)
+                image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+            image.load()  # decode now so truncated files fail here, with the file's name
+            if min_side:
+                image = reduce_for(image, min_side)
+            image = ImageOps.exif_transpose(image) or image
+            return to_rgb(image)
+    except MemoryError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{name}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - see the docstring: the one decode boundary
+        raise ImageLoadError(f"{name}: corrupt image data ({_why(exc)})") from exc
 
 
 @dataclass(frozen=True)
@@ -110,7 +174,11 @@ class Skipped:
 
 
 def load_images(
-    items: Sequence[ImageInput], *, skip_errors: bool = False, max_pixels: int | None = DEFAULT_MAX_PIXELS
+    items: Sequence[ImageInput],
+    *,
+    skip_errors: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
 ) -> tuple[list[Image.Image], list[int], list[Skipped]]:
     """Load many inputs. Returns (images, indices of the loaded inputs, skipped inputs).
 
@@ -119,7 +187,7 @@ def load_images(
     images, kept, skipped = [], [], []
     for i, item in enumerate(items):
         try:
-            images.append(load_image(item, max_pixels=max_pixels))
+            images.append(load_image(item, max_pixels=max_pixels, min_side=min_side))
             kept.append(i)
         except ImageLoadError as exc:
             if not skip_errors:
@@ -131,10 +199,12 @@ def load_images(
 def expand_paths(specs: Iterable[str | Path], *, recursive: bool = True) -> list[Path]:
     """Expand files, directories (recursively, image extensions only) and glob patterns into paths.
 
-    Order is deterministic: each spec in the order given, its matches sorted. A spec matching nothing is an
+    Order is deterministic: each spec in the order given, its matches sorted; a file matched by several specs
+    (a folder and an overlapping glob) is kept once, where it first appears. A spec matching nothing is an
     error rather than a silent empty result.
     """
     out: list[Path] = []
+    seen: set[Path] = set()
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
@@ -148,5 +218,9 @@ def expand_paths(specs: Iterable[str | Path], *, recursive: bool = True) -> list
             raise ImageLoadError(f"{spec}: no such file, directory or matching pattern")
         if not found:
             raise ImageLoadError(f"{spec}: contains no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
-        out.extend(found)
+        for p in found:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(p)
     return out

@@ -1,4 +1,4 @@
-"""Building databases: manifest, chunking, resume after a kill, atomic publication, refusals."""
+"""Building databases: manifest and checksums, shards, resume after a kill, state checks, atomic publication."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from vocabfree.database import (
     BuildConfig,
     CaptionDatabase,
+    IndexConfig,
     build_database,
     corpus_from_texts,
     partial_dir,
@@ -25,7 +26,7 @@ class Killed(Exception):
 
 
 class CountingModel:
-    """Wraps a model; counts texts encoded and can die after ``die_after`` encode calls."""
+    """Wraps a model; counts texts encoded and can die after ``die_after`` encode calls (one per shard)."""
 
     def __init__(self, model, die_after: int | None = None):
         self.model, self.die_after = model, die_after
@@ -43,26 +44,34 @@ class CountingModel:
         return self.model.encode_texts(texts, **kwargs)
 
 
-def test_build_writes_manifest_and_dedups(tmp_path, tiny_model):
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_build_writes_manifest_shards_and_dedups(tmp_path, tiny_model):
     source = corpus_from_texts("c", [*CAPTIONS, " a  red door ", "", CAPTIONS[0]])
-    report = build_database(tiny_model, [source], tmp_path / "db", config=BuildConfig(chunk_size=3))
-    assert report.count == len(CAPTIONS) and report.encoded == len(CAPTIONS)
+    report = build_database(tiny_model, [source], tmp_path / "db", config=BuildConfig(shard_size=3))
+    assert report.count == len(CAPTIONS) and report.encoded == len(CAPTIONS) and report.duplicates == 2
     manifest = read_manifest(tmp_path / "db")
     assert manifest.model == "test-tiny" and manifest.embed_dim == tiny_model.embed_dim
-    assert manifest.count == len(CAPTIONS) and manifest.format_version == 1
-    assert manifest.corpora[0]["sha256"] == source.sha256 and manifest.index["kind"] == "flat"
-    assert manifest.normalisation and manifest.created.endswith("+00:00")
-    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == [
-        "captions.arrow", "embeddings.npy", "index.faiss", "manifest.json"]
+    assert manifest.count == len(CAPTIONS) and manifest.format_version == 2 and manifest.dtype == "float16"
+    assert [s["count"] for s in manifest.shards] == [3, 3, 3, 1]
+    assert manifest.corpora[0] == {"name": "c", "sha256": source.sha256, "texts": len(CAPTIONS) + 3}
+    assert manifest.index["kind"] == "flat" and manifest.index["requested"] == "auto"
+    files = sorted(p.relative_to(tmp_path / "db").as_posix() for p in (tmp_path / "db").rglob("*") if p.is_file())
+    assert files == ["manifest.json"] + sorted(f"shards/00000{k}.{ext}" for k in range(4)
+                                               for ext in ("arrow", "json", "npy"))
+    assert sorted(manifest.files) == files[1:] and all(len(e["sha256"]) == 64 for e in manifest.files.values())
     assert not partial_dir(tmp_path / "db").exists()
     db = CaptionDatabase.open(tmp_path / "db")
     assert db.captions(range(len(CAPTIONS))) == tuple(CAPTIONS)
-    np.testing.assert_allclose(db.embeddings, tiny_model.encode_texts(CAPTIONS), atol=1e-6)
+    assert db.embeddings.dtype == np.float16
+    np.testing.assert_allclose(db.embeddings, tiny_model.encode_texts(CAPTIONS), atol=1e-3)
 
 
-def test_resume_after_a_kill_encodes_only_missing_chunks(tmp_path, tiny_model):
+def test_kill_after_shard_k_then_resume_is_byte_identical(tmp_path, tiny_model):
     source = corpus_from_texts("c", CAPTIONS)
-    config = BuildConfig(chunk_size=3)  # 10 captions -> 4 chunks
+    config = BuildConfig(shard_size=3)  # 10 captions -> 4 shards
     out = tmp_path / "db"
     with pytest.raises(Killed):
         build_database(CountingModel(tiny_model, die_after=2), [source], out, config=config)
@@ -73,10 +82,19 @@ def test_resume_after_a_kill_encodes_only_missing_chunks(tmp_path, tiny_model):
         CaptionDatabase.open(partial_dir(out))
     second = CountingModel(tiny_model)
     report = build_database(second, [source], out, config=config, resume=True)
-    assert second.calls == 2 and second.texts == 4 and report.chunks_reused == 2 and report.encoded == 4
+    assert second.calls == 2 and second.texts == 4 and report.shards_reused == 2 and report.encoded == 4
     fresh = tmp_path / "fresh"
     build_database(tiny_model, [source], fresh, config=config)
-    np.testing.assert_array_equal(CaptionDatabase.open(out).embeddings, CaptionDatabase.open(fresh).embeddings)
+    resumed, uninterrupted = _files(out), _files(fresh)
+    assert resumed.keys() == uninterrupted.keys()
+    for name in resumed:
+        if name != "manifest.json":  # differs only in its creation time
+            assert resumed[name] == uninterrupted[name], name
+    queries = tiny_model.encode_texts(["red", "a cat", "sea"])
+    for a, b in zip(CaptionDatabase.open(out).search(queries, 5), CaptionDatabase.open(fresh).search(queries, 5),
+                    strict=True):
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_array_equal(a.similarities, b.similarities)
     assert not partial_dir(out).exists()
 
 
@@ -84,22 +102,61 @@ def test_resume_refuses_changed_inputs(tmp_path, tiny_model):
     out = tmp_path / "db"
     with pytest.raises(Killed):
         build_database(CountingModel(tiny_model, die_after=1), [corpus_from_texts("c", CAPTIONS)], out,
-                       config=BuildConfig(chunk_size=3))
-    with pytest.raises(DatabaseError, match="changed"):
-        build_database(tiny_model, [corpus_from_texts("c", CAPTIONS[:5])], out, config=BuildConfig(chunk_size=3),
+                       config=BuildConfig(shard_size=3))
+    with pytest.raises(DatabaseError, match="corpora changed"):
+        build_database(tiny_model, [corpus_from_texts("c", CAPTIONS[:5])], out, config=BuildConfig(shard_size=3),
+                       resume=True)
+    with pytest.raises(DatabaseError, match="shard_size changed"):
+        build_database(tiny_model, [corpus_from_texts("c", CAPTIONS)], out, config=BuildConfig(shard_size=4),
                        resume=True)
 
 
-def test_torn_chunk_is_re_encoded(tmp_path, tiny_model):
+def test_resume_after_the_manifest_still_checks_the_corpus(tmp_path, tiny_model, monkeypatch):
+    """Issue 15: killed once the manifest existed, then resumed with another corpus: refused, nothing published."""
+    import vocabfree.database.build as build
+
+    out = tmp_path / "db"
+
+    def killed_publish(plan):
+        raise Killed
+
+    monkeypatch.setattr(build, "publish", killed_publish)
+    with pytest.raises(Killed):
+        build_database(tiny_model, [corpus_from_texts("c", CAPTIONS)], out)
+    monkeypatch.undo()
+    assert (partial_dir(out) / "manifest.json").is_file() and not out.exists()
+    with pytest.raises(DatabaseError, match="corpora changed"):
+        build_database(tiny_model, [corpus_from_texts("c", CAPTIONS[:4])], out, resume=True)
+    assert not out.exists()
+    report = build_database(tiny_model, [corpus_from_texts("c", CAPTIONS)], out, resume=True)
+    assert report.count == len(CAPTIONS) and len(CaptionDatabase.open(out)) == len(CAPTIONS)
+
+
+def test_torn_or_corrupt_shard_is_re_encoded(tmp_path, tiny_model):
     out = tmp_path / "db"
     with pytest.raises(Killed):
-        build_database(CountingModel(tiny_model, die_after=2), [corpus_from_texts("c", CAPTIONS)], out,
-                       config=BuildConfig(chunk_size=3))
-    chunk = partial_dir(out) / "chunks" / "000001.npy"
-    chunk.write_bytes(chunk.read_bytes()[:50])  # a crash mid-write on a filesystem without atomic rename
+        build_database(CountingModel(tiny_model, die_after=3), [corpus_from_texts("c", CAPTIONS)], out,
+                       config=BuildConfig(shard_size=3))
+    torn = partial_dir(out) / "shards" / "000001.npy"
+    torn.write_bytes(torn.read_bytes()[:50])  # a crash mid-write on a filesystem without atomic rename
+    flipped = partial_dir(out) / "shards" / "000002.npy"
+    data = bytearray(flipped.read_bytes())
+    data[-3] ^= 0xFF  # same size, different bytes
+    flipped.write_bytes(bytes(data))
     model = CountingModel(tiny_model)
-    build_database(model, [corpus_from_texts("c", CAPTIONS)], out, config=BuildConfig(chunk_size=3), resume=True)
-    assert model.calls == 3
+    build_database(model, [corpus_from_texts("c", CAPTIONS)], out, config=BuildConfig(shard_size=3), resume=True)
+    assert model.calls == 3  # shards 1, 2 and the never-written 3
+    CaptionDatabase.open(out, verify="all")
+
+
+def test_dedup_across_shards_and_sources(tmp_path, tiny_model):
+    first = corpus_from_texts("a", ["red car", "blue sky", "green tree", "red  car"])
+    second = corpus_from_texts("b", ["blue sky", "black cat", "green tree", "white dog"])
+    report = build_database(tiny_model, [first, second], tmp_path / "db", config=BuildConfig(shard_size=2))
+    db = CaptionDatabase.open(tmp_path / "db")
+    assert db.captions(range(len(db))) == ("red car", "blue sky", "green tree", "black cat", "white dog")
+    assert report.duplicates == 3
+    assert [c["texts"] for c in db.manifest.corpora] == [4, 4]
 
 
 def test_existing_output_needs_overwrite(tmp_path, tiny_model):
@@ -117,15 +174,18 @@ def test_empty_corpus_is_an_error(tmp_path, tiny_model):
         build_database(tiny_model, [corpus_from_texts("c", ["", "  "])], tmp_path / "db")
 
 
-@pytest.mark.parametrize("kind", ["ivfpq", "hnsw"])
-def test_approximate_indexes(tmp_path, tiny_model, kind):
-    from vocabfree.database import IndexConfig
-
+@pytest.mark.parametrize("kind", ["ivf", "ivfpq", "hnsw"])
+def test_approximate_indexes_rerank_exactly(tmp_path, tiny_model, kind):
     # distinct letter-only words: unrelated random vectors under the tiny backend (it ignores digits)
-    texts = [f"w{chr(97 + i // 26 % 26)}{chr(97 + i % 26)}" for i in range(400)]
+    texts = [f"w{chr(97 + i // 26 % 26)}{chr(97 + i % 26)}" for i in range(600)]
     build_database(tiny_model, [corpus_from_texts("c", texts)], tmp_path / kind,
-                   config=BuildConfig(index=IndexConfig(kind=kind, nlist=4, nprobe=4)))
+                   config=BuildConfig(shard_size=128, index=IndexConfig(kind=kind, nlist=8, train_size=600)))
     db = CaptionDatabase.open(tmp_path / kind, model=tiny_model)
-    hits = db.search(db.embeddings[:5], k=3)
-    assert all(i in h.ids for i, h in enumerate(hits))  # each caption finds itself among its top 3
-    assert json.loads((tmp_path / kind / "manifest.json").read_text())["index"]["kind"] == kind
+    assert (tmp_path / kind / "index.faiss").is_file() and "index.faiss" in db.manifest.files
+    params = json.loads((tmp_path / kind / "manifest.json").read_text())["index"]
+    assert params["kind"] == kind and params["tuned_recall_at_10"] >= 0.95
+    emb = np.asarray(db.embeddings, dtype=np.float32)
+    hits = db.search(emb[:5], k=3)
+    assert all(h.ids[0] == i for i, h in enumerate(hits))  # each caption finds itself first
+    for q, h in zip(emb[:5], hits, strict=True):
+        np.testing.assert_allclose(h.similarities, emb[h.ids] @ q, rtol=1e-6)

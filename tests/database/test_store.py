@@ -13,13 +13,14 @@ from vocabfree.errors import DatabaseError, IndexMismatchError, InvalidInputErro
 
 def test_search_matches_brute_force(tiny_db, tiny_model):
     queries = tiny_model.encode_texts(["red", "blue sea", "a cat", "green"])
-    expected = np.argsort(-(queries @ np.asarray(tiny_db.embeddings).T), axis=1, kind="stable")[:, :4]
+    expected = np.argsort(-(queries @ np.asarray(tiny_db.embeddings, np.float32).T), axis=1, kind="stable")[:, :4]
     hits = tiny_db.search(queries, k=4)
     for row, h in zip(expected, hits, strict=True):
         np.testing.assert_array_equal(h.ids, row)
     for q, h in zip(queries, hits, strict=True):
-        np.testing.assert_allclose(h.similarities, np.asarray(tiny_db.embeddings)[h.ids] @ q, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(h.embeddings, np.asarray(tiny_db.embeddings)[h.ids])
+        stored = np.asarray(tiny_db.embeddings, dtype=np.float32)[h.ids]
+        np.testing.assert_allclose(h.similarities, stored @ q, rtol=1e-6, atol=1e-6)  # exact, from float16 rows
+        np.testing.assert_array_equal(h.embeddings, stored)
         assert h.captions == tiny_db.captions(h.ids)
     assert len(tiny_db.search(queries[0], k=100)[0]) == len(tiny_db)  # k above the size: everything
 
@@ -65,16 +66,15 @@ def test_missing_and_corrupt_databases(tiny_db, tmp_path):
     with pytest.raises(DatabaseError, match="not a directory"):
         CaptionDatabase.open(tmp_path / "nothing")
     path = tiny_db.path
-    manifest = json.loads((path / "manifest.json").read_text())
-    emb = path / "embeddings.npy"
+    emb = path / "shards" / "000000.npy"
     good = emb.read_bytes()
     emb.write_bytes(good[:-64])  # truncated file
-    with pytest.raises(DatabaseError, match="embeddings.npy has .* bytes"):
+    with pytest.raises(DatabaseError, match="000000.npy is corrupt: .* bytes"):
         CaptionDatabase.open(path)
     emb.write_bytes(good)
     CaptionDatabase.open(path)
-    (path / "index.faiss").unlink()
-    with pytest.raises(DatabaseError, match="index.faiss is missing"):
+    (path / "shards" / "000000.arrow").unlink()
+    with pytest.raises(DatabaseError, match="000000.arrow is missing"):
         CaptionDatabase.open(path)
     (path / "manifest.json").write_text("{not json")
     with pytest.raises(DatabaseError, match="corrupt"):
@@ -82,7 +82,38 @@ def test_missing_and_corrupt_databases(tiny_db, tmp_path):
     (path / "manifest.json").unlink()
     with pytest.raises(DatabaseError, match="manifest.json is missing"):
         CaptionDatabase.open(path)
-    assert manifest["count"] == 10
+
+
+def test_same_size_corruption_is_detected(tiny_db, tiny_model):
+    """Issue 15: a flipped byte in the embeddings (same size) used to be served as a different answer."""
+    path = tiny_db.path
+    emb = path / "shards" / "000000.npy"
+    data = bytearray(emb.read_bytes())
+    data[200] ^= 0x40
+    emb.write_bytes(bytes(data))
+    with pytest.raises(DatabaseError, match="000000.npy is corrupt: its SHA-256 differs"):
+        CaptionDatabase.open(path, model=tiny_model)
+    CaptionDatabase.open(path, verify="sizes")  # the explicit opt-out still opens it
+
+
+@pytest.mark.parametrize("edit", ["list", "no-files", "files-not-dict", "empty-files", "format-1"])
+def test_manifests_that_lie_are_refused(tiny_db, edit):
+    path = tiny_db.path / "manifest.json"
+    manifest = json.loads(path.read_text())
+    if edit == "list":
+        manifest = [manifest]
+    elif edit == "no-files":
+        del manifest["files"]
+    elif edit == "files-not-dict":
+        manifest["files"] = ["shards/000000.npy"]
+    elif edit == "empty-files":
+        manifest["files"] = {}
+    else:
+        manifest["format_version"] = 1
+    path.write_text(json.dumps(manifest))
+    expected = {"list": "not a JSON object", "format-1": "vocabfree db upgrade"}.get(edit, "lacks the 'files' table")
+    with pytest.raises(DatabaseError, match=expected):
+        CaptionDatabase.open(tiny_db.path)
 
 
 def test_inconsistent_counts_are_detected(tiny_db):
@@ -91,4 +122,9 @@ def test_inconsistent_counts_are_detected(tiny_db):
     manifest["count"] = 11
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DatabaseError, match="inconsistent"):
+        CaptionDatabase.open(path)
+    manifest["count"], manifest["shards"][0]["count"] = 10, 9
+    manifest["shards"].append({"shard": 1, "count": 1})
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatabaseError, match="missing|inconsistent|unreadable"):
         CaptionDatabase.open(path)

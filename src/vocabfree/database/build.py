@@ -1,46 +1,58 @@
-"""Building a caption database: embed in chunks (resumable), index, then appear atomically.
+"""Building a caption database: stream, deduplicate, embed shard by shard (resumable), index, publish.
 
-Layout while building, next to the target folder ``DIR``::
+While building, everything lives next to the target folder ``DIR``::
 
-    DIR.partial/build.json      what is being built (model, corpora hashes, chunking); checked on --resume
-    DIR.partial/captions.arrow  the deduplicated captions, written first
-    DIR.partial/chunks/000000.npy ...  text embeddings, one file per chunk, each written atomically
+    DIR.partial/build.json     what is being built (model, dims, shard size, corpora fingerprints)
+    DIR.partial/shards/...     finished shards (see ``shards.py``), each written atomically
+    DIR.partial/index.faiss    then the index, then manifest.json
 
-When every chunk exists, the chunks are concatenated into ``embeddings.npy``, the FAISS index is built,
-``manifest.json`` is written, and ``DIR.partial`` is renamed to ``DIR`` in one step. A killed build leaves
-only ``DIR.partial``; rerunning with ``resume=True`` re-embeds just the missing chunks. An existing ``DIR``
-is never touched unless ``overwrite=True``, and then only replaced after the new one is complete.
+When the index and ``manifest.json`` are written, ``DIR.partial`` is renamed to ``DIR`` in one step. A
+killed build leaves only ``DIR.partial``; rerunning with ``resume=True`` re-reads the corpora, checks that
+``build.json`` still describes them (in every phase, also after the manifest exists), skips every shard
+whose files match their checksums and hold the same captions, and embeds the rest. An existing ``DIR`` is
+never touched unless ``overwrite=True``, and then only replaced after the new one is complete.
+
+Engines: ``build_database`` embeds locally, or hands the shards still to do to ``embed(shards, folder)``
+(the Ray engine), which writes them with ``shards.write_shard``; everything else (dedup, resume checks, index,
+manifest, publication) is the same.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
-from vocabfree.database.corpus import NORMALISATION, CorpusSource, deduplicate
+from vocabfree.database.files import atomic_write, check_files, file_entry
 from vocabfree.database.index import IndexConfig, build_index
-from vocabfree.database.manifest import CAPTIONS, EMBEDDINGS, INDEX, MANIFEST, Manifest, write_manifest
+from vocabfree.database.manifest import INDEX, MANIFEST, Manifest, read_manifest, write_manifest
+from vocabfree.database.readers import NORMALISATION, CorpusSource, StreamStats, stream_unique
+from vocabfree.database.shards import (
+    SHARDS,
+    ShardSet,
+    captions_sha256,
+    embed_shard,
+    read_shard_info,
+    shard_done,
+    shard_name,
+    split_shards,
+    write_shard,
+)
 from vocabfree.errors import DatabaseError, InvalidInputError
-from vocabfree.models.protocol import VisionLanguageModel, l2_normalize
 
 BUILD_STATE = "build.json"
-CHUNKS = "chunks"
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """How a database is built. ``chunk_size`` is the unit of resumption (captions per chunk file)."""
+    """How a database is built. ``shard_size`` is the unit of resumption (captions per shard)."""
 
-    chunk_size: int = 4096
+    shard_size: int = 65536
     batch_size: int = 256  # texts per forward pass of the text encoder
     index: IndexConfig = field(default_factory=IndexConfig)
 
@@ -52,9 +64,11 @@ class BuildReport:
     path: Path
     count: int
     encoded: int
-    chunks_reused: int
+    shards_reused: int
     seconds: float
     encode_seconds: float
+    index: dict = field(default_factory=dict)
+    duplicates: int = 0
 
     @property
     def captions_per_second(self) -> float:
@@ -62,81 +76,66 @@ class BuildReport:
         return self.encoded / self.encode_seconds if self.encode_seconds > 0 else float("nan")
 
 
+@dataclass(frozen=True)
+class BuildPlan:
+    """A prepared build: the work folder, where shards go, and the state it was checked against."""
+
+    out: Path
+    work: Path
+    state: dict
+
+    @property
+    def shards(self) -> Path:
+        return self.work / SHARDS
+
+
 def partial_dir(out: Path) -> Path:
     """The temporary folder a build of ``out`` works in."""
     return out.parent / f"{out.name}.partial"
 
 
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, array)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+def build_state(model_name: str, dim: int, sources: Sequence[CorpusSource], shard_size: int, **extra) -> dict:
+    """What must not change between a build and its resumption."""
+    return {"format_version": 2, "model": model_name, "embed_dim": int(dim), "shard_size": int(shard_size),
+            "normalisation": NORMALISATION, "corpora": [{"name": s.name, "sha256": s.sha256} for s in sources],
+            **extra}
 
 
-def _write_captions(path: Path, captions: Sequence[str]) -> None:
-    import pyarrow as pa
-
-    table = pa.table({"caption": pa.array(list(captions), type=pa.large_string())})
-    tmp = path.with_name(path.name + ".tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=65536)
-    tmp.replace(path)
-
-
-def _build_state(model: VisionLanguageModel, sources: Sequence[CorpusSource], captions: Sequence[str],
-                 config: BuildConfig) -> dict:
-    digest = hashlib.sha256("\n".join(captions).encode("utf-8")).hexdigest()
-    return {
-        "model": model.name,
-        "embed_dim": int(model.embed_dim),
-        "corpora": [{"name": s.name, "sha256": s.sha256} for s in sources],
-        "count": len(captions),
-        "captions_sha256": digest,
-        "chunk_size": config.chunk_size,
-    }
+def _check_state(work: Path, state: dict) -> None:
+    try:
+        old = json.loads((work / BUILD_STATE).read_text(encoding="utf-8"))
+        if not isinstance(old, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise DatabaseError(f"cannot resume from {work}: {BUILD_STATE} unreadable ({exc}); delete the folder") from exc
+    changed = [key for key in sorted(set(state) | set(old)) if old.get(key) != state.get(key)]
+    if changed:
+        raise DatabaseError(
+            f"cannot resume the build in {work}: {', '.join(changed)} changed since it started (the same corpora, "
+            "model and shard size are needed); delete that folder to start over"
+        )
 
 
-def _prepare_workdir(work: Path, state: dict, resume: bool) -> None:
-    state_file = work / BUILD_STATE
+def prepare_build(state: dict, out: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> BuildPlan:
+    """Check ``out`` and any interrupted build of it against ``state``; create the work folder if new."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise InvalidInputError(f"{out} already exists; pass --overwrite to replace it")
+    work = partial_dir(out)
     if work.exists():
         if not resume:
             raise DatabaseError(
                 f"an interrupted build exists at {work}; pass --resume to continue it, or delete that folder"
             )
-        try:
-            old = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DatabaseError(
-                f"cannot resume from {work}: {BUILD_STATE} unreadable ({exc}); delete the folder"
-            ) from exc
-        changed = [key for key in state if old.get(key) != state[key]]
-        if changed:
-            raise DatabaseError(
-                f"cannot resume the build in {work}: {', '.join(changed)} changed since it started "
-                "(same corpora, model and chunk size are needed); delete that folder to start over"
-            )
-        return
-    (work / CHUNKS).mkdir(parents=True)
-    tmp = state_file.with_name(BUILD_STATE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
-    tmp.replace(state_file)
-
-
-def _chunk_done(path: Path, rows: int, dim: int) -> bool:
-    if not path.is_file():
-        return False
-    try:
-        arr = np.load(path, mmap_mode="r")
-    except (ValueError, OSError):
-        return False  # a torn file from a crash during the (non-atomic) first write: redo it
-    return arr.shape == (rows, dim) and arr.dtype == np.float32
+        _check_state(work, state)
+    else:
+        (work / SHARDS).mkdir(parents=True)
+        atomic_write(work / BUILD_STATE, lambda fh: fh.write(json.dumps(state, indent=2).encode("utf-8")))
+    return BuildPlan(out, work, state)
 
 
 def build_database(
-    model: VisionLanguageModel,
+    model,
     sources: Sequence[CorpusSource],
     out: str | os.PathLike,
     *,
@@ -144,95 +143,106 @@ def build_database(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = False,
+    embed=None,
 ) -> BuildReport:
     """Embed the captions of ``sources`` with ``model`` and write a database folder at ``out``.
 
-    Captions are normalised and deduplicated across all sources (first occurrence wins). Raises
+    Captions are streamed, normalised and deduplicated across all sources (first occurrence wins). Raises
     ``InvalidInputError`` if ``out`` exists (without ``overwrite``) or there are no captions, and
     ``DatabaseError`` if an interrupted build is found without ``resume`` or cannot be resumed.
+
+    ``embed``: another engine, ``embed(shards, folder)``, given the ``(k, captions)`` shards still to do
+    (streamed) and the folder to ``write_shard`` them into; by default they are embedded here, one by one.
+    ``encode_seconds`` then times the streaming and embedding together.
     """
     config = config or BuildConfig()
-    if config.chunk_size < 1 or config.batch_size < 1:
-        raise InvalidInputError("chunk_size and batch_size must be >= 1")
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise InvalidInputError(f"{out} already exists; pass --overwrite to replace it")
+    if config.shard_size < 1 or config.batch_size < 1:
+        raise InvalidInputError("shard_size and batch_size must be >= 1")
     started = time.perf_counter()
-    captions = deduplicate(t for s in sources for t in s.texts)
-    if not captions:
-        raise InvalidInputError("the corpora contain no captions (after dropping empty lines)")
     dim = int(model.embed_dim)
-    work = partial_dir(out)
-    if resume and (work / MANIFEST).is_file():  # killed after the manifest was written: just publish
-        _finish(work, out)
-        return BuildReport(out, len(captions), 0, 0, time.perf_counter() - started, 0.0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _prepare_workdir(work, _build_state(model, sources, captions, config), resume)
-    if not (work / CAPTIONS).is_file():
-        _write_captions(work / CAPTIONS, captions)
+    plan = prepare_build(build_state(model.name, dim, sources, config.shard_size), out, resume=resume,
+                         overwrite=overwrite)
+    if (plan.work / MANIFEST).is_file():  # killed after the manifest was written: state checked above
+        manifest = publish(plan)
+        return BuildReport(plan.out, manifest.count, 0, len(manifest.shards), time.perf_counter() - started, 0.0,
+                           manifest.index)
 
     from tqdm.auto import tqdm
 
-    starts = range(0, len(captions), config.chunk_size)
-    chunk_paths = [work / CHUNKS / f"{i:06d}.npy" for i in range(len(starts))]
-    sizes = [min(config.chunk_size, len(captions) - s) for s in starts]
-    done = [_chunk_done(p, n, dim) for p, n in zip(chunk_paths, sizes, strict=True)]
-    already = sum(n for n, d in zip(sizes, done, strict=True) if d)
-    encoded, encode_seconds = 0, 0.0
-    with tqdm(total=len(captions), initial=already, desc=f"embed captions ({model.name})", unit="cap",
-              disable=not progress, smoothing=0.1) as bar:
-        for path, start, is_done in zip(chunk_paths, starts, done, strict=False):
-            if is_done:
-                continue
-            texts = captions[start : start + config.chunk_size]
-            t0 = time.perf_counter()
-            emb = l2_normalize(model.encode_texts(texts, batch_size=config.batch_size))
-            encode_seconds += time.perf_counter() - t0
-            if emb.shape != (len(texts), dim):
-                raise DatabaseError(f"model {model.name} returned embeddings of shape {emb.shape}, "
-                                    f"expected {(len(texts), dim)}")
-            _atomic_save_npy(path, emb)
-            encoded += len(texts)
-            bar.update(len(texts))
+    stats = StreamStats()
+    counts: list[int] = []
+    done = {"encoded": 0, "reused": 0, "seconds": 0.0}
 
-    embeddings = np.lib.format.open_memmap(work / (EMBEDDINGS + ".tmp"), mode="w+", dtype=np.float32,
-                                           shape=(len(captions), dim))
-    for path, start in zip(chunk_paths, starts, strict=False):
-        part = np.load(path)
-        embeddings[start : start + len(part)] = part
-    embeddings.flush()
-    del embeddings
-    (work / (EMBEDDINGS + ".tmp")).replace(work / EMBEDDINGS)
+    def pending():  # every shard of the plan, counted; finished ones are skipped here
+        with tqdm(desc=f"embed captions ({model.name})", unit="cap", disable=not progress, smoothing=0.1) as bar:
+            for k, captions in split_shards(stream_unique(sources, stats), config.shard_size):
+                counts.append(len(captions))
+                if shard_done(plan.shards, k, captions_sha256=captions_sha256(captions), model=model.name, dims=dim):
+                    done["reused"] += 1
+                else:
+                    done["encoded"] += len(captions)
+                    yield k, captions
+                bar.update(len(captions))
 
+    t0 = time.perf_counter()
+    if embed is None:
+        for k, captions in pending():
+            write_shard(plan.shards, k, captions, embed_shard(model, captions, config.batch_size),
+                        {"model": model.name})
+    else:
+        embed(pending(), plan.shards)
+    encode_seconds = time.perf_counter() - t0
+    if not counts:
+        raise InvalidInputError("the corpora contain no captions (after dropping empty lines)")
+    corpora = [{"name": s.name, "sha256": s.sha256, "texts": stats.raw.get(s.name, 0)} for s in sources]
+    manifest = finish_build(plan, counts, corpora, config.index, progress=progress)
+    return BuildReport(plan.out, manifest.count, done["encoded"], done["reused"], time.perf_counter() - started,
+                       encode_seconds, manifest.index, stats.duplicates)
+
+
+def finish_build(plan: BuildPlan, counts: Sequence[int], corpora: Sequence[dict], index_config: IndexConfig, *,
+                 progress: bool = False) -> Manifest:
+    """Check every shard, build the index, write the manifest and publish ``plan.out``."""
     import faiss
 
-    index = build_index(np.load(work / EMBEDDINGS, mmap_mode="r"), config.index)
-    faiss.write_index(index, str(work / (INDEX + ".tmp")))
-    (work / (INDEX + ".tmp")).replace(work / INDEX)
-    del index
-
-    files = {name: (work / name).stat().st_size for name in (CAPTIONS, EMBEDDINGS, INDEX)}
+    files = {}
+    for k, count in enumerate(counts):
+        info = read_shard_info(plan.shards, k)
+        if info.count != count or info.model != plan.state["model"] or info.dims != plan.state["embed_dim"]:
+            raise DatabaseError(f"shard {k} in {plan.shards} does not belong to this build; delete {plan.work}")
+        check_files(plan.shards, info.files)
+        files.update({f"{SHARDS}/{name}": entry for name, entry in info.files.items()})
+        files[f"{SHARDS}/{shard_name(k)}.json"] = file_entry(plan.shards / f"{shard_name(k)}.json")
+    for stray in plan.shards.iterdir():  # shards of a longer earlier plan, temporary files of a killed write
+        if f"{SHARDS}/{stray.name}" not in files:
+            stray.unlink()
+    vectors = ShardSet(plan.shards, counts)
+    index, params = build_index(vectors, index_config, progress=progress)
+    (plan.work / INDEX).unlink(missing_ok=True)
+    if index is not None:
+        faiss.write_index(index, str(plan.work / (INDEX + ".tmp")))
+        (plan.work / (INDEX + ".tmp")).replace(plan.work / INDEX)
+        files[INDEX] = file_entry(plan.work / INDEX)
     manifest = Manifest(
-        model=model.name,
-        embed_dim=dim,
-        count=len(captions),
-        index=asdict(config.index),
-        normalisation=NORMALISATION,
-        corpora=tuple({"name": s.name, "sha256": s.sha256, "texts": len(s.texts)} for s in sources),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        files=files,
+        model=plan.state["model"], embed_dim=plan.state["embed_dim"], count=int(sum(counts)), index=params,
+        normalisation=NORMALISATION, corpora=tuple(corpora), shards=tuple(
+            {"shard": k, "count": int(c)} for k, c in enumerate(counts)),
+        created=datetime.now(UTC).isoformat(timespec="seconds"), files=files,
     )
-    write_manifest(work, manifest)
-    _finish(work, out)
-    return BuildReport(out, len(captions), encoded, sum(done), time.perf_counter() - started, encode_seconds)
+    write_manifest(plan.work, manifest)
+    return publish(plan)
 
 
-def _finish(work: Path, out: Path) -> None:
-    """Drop the build scratch files and rename the finished build to ``out``; an old ``out`` is moved aside
-    first and deleted last, so some complete database is always in place."""
-    if not (work / MANIFEST).is_file():  # internal invariant: only finished builds are published
-        raise DatabaseError(f"refusing to publish {work}: no manifest")
-    shutil.rmtree(work / CHUNKS, ignore_errors=True)
+def publish(plan: BuildPlan) -> Manifest:
+    """Verify the finished work folder completely, then rename it to ``plan.out``; an old ``out`` is moved
+    aside first and deleted last, so some complete database is always in place."""
+    work, out = plan.work, plan.out
+    manifest = read_manifest(work)  # internal invariant: only finished, intact builds are published
+    if manifest.model != plan.state["model"] or [c["sha256"] for c in manifest.corpora] != [
+            c["sha256"] for c in plan.state["corpora"]]:
+        raise DatabaseError(f"refusing to publish {work}: it was built from other corpora or another model; "
+                            "delete that folder to start over")
+    check_files(work, manifest.files)
     (work / BUILD_STATE).unlink(missing_ok=True)
     old = None
     if out.exists():
@@ -241,3 +251,4 @@ def _finish(work: Path, out: Path) -> None:
     work.replace(out)
     if old is not None:
         shutil.rmtree(old) if old.is_dir() else old.unlink()
+    return manifest

@@ -1,82 +1,252 @@
-"""FAISS index choice: exact inner product by default, IVF-PQ or HNSW for large corpora.
+"""FAISS index: chosen by size and a memory budget, trained on a sample, filled shard by shard, tuned.
 
-Memory per million captions at 384-d (MiniLM / ``local``), 512-d (CLIP B) in brackets:
-- ``flat``  (exact, IndexFlatIP): 4*D bytes/caption -> 1.5 GB (2.0 GB); memory-mapped read-only on open.
-- ``ivfpq`` (IndexIVFPQ, D/8 sub-quantisers x 8 bits + 8-byte ids): ~56 B/caption -> ~56 MB (72 MB);
-  approximate, ``nprobe`` trades recall for speed. Needs >= 39*nlist training vectors.
-- ``hnsw``  (IndexHNSWFlat, M=32): 4*D + ~2*M*4 bytes/caption -> ~1.8 GB (2.3 GB); fast, near-exact.
-``embeddings.npy`` (the exact vectors, 4*D bytes/caption on disk) is always kept next to the index and
-memory-mapped: CaSED needs the exact caption embeddings (deduplication, centroid) whatever the index.
+Kinds (``--index``):
+
+- ``auto`` (default): ``flat`` up to ``flat_max`` captions (and if their float16 vectors fit the memory
+  budget), else ``ivf``.
+- ``flat``: exact search. No index file: the float16 shard embeddings are loaded into a FAISS
+  ``IndexScalarQuantizer(QT_fp16)`` when the database opens (2*D bytes/caption of RAM), so the vectors are
+  stored on disk once.
+- ``ivf``: ``IVF{nlist}_HNSW32`` (an HNSW graph finds the lists to visit) with SQ8 codes (D bytes/caption)
+  or, when those do not fit the memory budget, PQ codes (D/4 or fewer bytes/caption). Trained on a random
+  sample of at most ``train_size`` vectors, then filled shard by shard; the file opens memory-mapped.
+- ``ivfpq``: ``IVF{nlist},PQ{D/8}`` with a flat coarse quantiser (the old default for large corpora).
+- ``hnsw``: ``HNSW32`` graph over float16 vectors (a second copy, in the index).
+
+Every approximate kind returns ``refine * k`` candidates that ``CaptionDatabase.search`` re-ranks with the
+exact float16 embeddings, so similarities are exact and recall@k is that of the candidate list. ``nprobe``
+(``efSearch`` for hnsw) is tuned at build time on held-back database vectors (exact top-10 excluding the
+query itself, by brute force) to the smallest value reaching ``recall_target``, and recorded with the
+measured recall in the manifest.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from vocabfree.errors import InvalidInputError, require
 
-IndexKind = Literal["flat", "ivfpq", "hnsw"]
-INDEX_KINDS = ("flat", "ivfpq", "hnsw")
+INDEX_KINDS = ("auto", "flat", "ivf", "ivfpq", "hnsw")
+#: Below this many captions ``auto`` searches exactly (measured: benchmarks/index_scale.py, docs/databases.md).
+FLAT_MAX = 100_000
 
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """How the FAISS index is built (stored in the manifest)."""
+    """How the index is chosen and built (the resolved choice is stored in the manifest)."""
 
-    kind: IndexKind = "flat"
-    nlist: int = 0  # ivfpq: number of inverted lists; 0 = 4*sqrt(N) rounded, clamped to [1, N/39]
-    pq_m: int = 0  # ivfpq: sub-quantisers; 0 = largest divisor of D that is <= D/8
-    nprobe: int = 16  # ivfpq: lists visited per query
-    hnsw_m: int = 32  # hnsw: graph degree
-    ef_search: int = 128  # hnsw: search breadth
+    kind: str = "auto"
+    memory: int = 4 << 30  # bytes the index may take in RAM (``--index-memory``)
+    flat_max: int = FLAT_MAX
+    nlist: int = 0  # ivf/ivfpq lists; 0: a power of two near 4*sqrt(N), at most train_size/32
+    codes: str = "auto"  # ivf codes: "sq8", "pq{m}" or auto (SQ8 if it fits the memory budget, else PQ)
+    nprobe: int = 0  # 0: tuned at build to reach recall_target
+    refine: int = 10  # candidates re-ranked per requested hit
+    recall_target: float = 0.95
+    train_size: int = 262_144
+    tuning_queries: int = 256
+    hnsw_m: int = 32
+    ef_search: int = 0  # hnsw; 0: tuned
+    seed: int = 0
 
 
 def _faiss():
     return require("faiss", "all")
 
 
-def build_index(embeddings: np.ndarray, config: IndexConfig):
-    """Build (and train where needed) an inner-product index over L2-normalised ``embeddings`` (N, D)."""
-    faiss = _faiss()
-    x = np.ascontiguousarray(embeddings, dtype=np.float32)
-    n, dim = x.shape
-    if config.kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif config.kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = config.ef_search
-    elif config.kind == "ivfpq":
-        nlist = config.nlist or max(1, min(int(4 * math.sqrt(n)), n // 39))
-        m = config.pq_m or max(d for d in range(1, max(1, dim // 8) + 1) if dim % d == 0)
-        if n < 39 * nlist or n < 256:
-            raise InvalidInputError(
-                f"ivfpq needs at least max(39*nlist, 256) = {max(39 * nlist, 256)} captions to train, "
-                f"got {n}; use --index flat for small corpora"
-            )
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-        index.train(x)
-        index.nprobe = config.nprobe
-    else:
+def parse_size(text: str) -> int:
+    """``4GB``, ``512MB``, ``1.5G``, ``1000000`` -> bytes (powers of 1024)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    s = text.strip().upper().removesuffix("B").removesuffix("I")
+    num = s.rstrip("KMGT")
+    try:
+        value = float(num) * units[s[len(num):]]
+    except (ValueError, KeyError) as exc:
+        raise InvalidInputError(f"cannot read the size '{text}'; write e.g. 4GB, 512MB") from exc
+    if value <= 0:
+        raise InvalidInputError(f"size must be positive, got '{text}'")
+    return int(value)
+
+
+def resolve_kind(n: int, dim: int, config: IndexConfig) -> str:
+    """The kind ``config`` gives for ``n`` vectors of ``dim``."""
+    if config.kind not in INDEX_KINDS:
         raise InvalidInputError(f"unknown index kind '{config.kind}'; use one of {', '.join(INDEX_KINDS)}")
-    index.add(x)
+    if config.kind != "auto":
+        return config.kind
+    return "flat" if n <= config.flat_max and 2 * dim * n <= config.memory else "ivf"
+
+
+def _nlist(n: int, config: IndexConfig, train_n: int) -> int:
+    if config.nlist:
+        return config.nlist
+    target = 4 * math.sqrt(n)
+    nlist = 2 ** max(4, round(math.log2(max(target, 1))))
+    return int(max(1, min(nlist, train_n // 32, 65536)))
+
+
+def _codes(n: int, dim: int, config: IndexConfig) -> str:
+    if config.codes != "auto":
+        return config.codes.upper()
+    per_vector = config.memory / max(n, 1) - 8  # 8 bytes of id per vector in the inverted lists
+    if dim <= per_vector:
+        return "SQ8"
+    for m in (dim // 4, dim // 8, dim // 16, dim // 32):
+        if m >= 1 and dim % m == 0 and m <= per_vector:
+            return f"PQ{m}"
+    raise InvalidInputError(f"{n} vectors of {dim}-d do not fit an index in {config.memory} bytes; "
+                            "raise --index-memory")
+
+
+def factory_string(kind: str, n: int, dim: int, config: IndexConfig, train_n: int) -> str:
+    if kind == "ivf":
+        return f"IVF{_nlist(n, config, train_n)}_HNSW32,{_codes(n, dim, config)}"
+    if kind == "ivfpq":
+        m = max(d for d in range(1, max(1, dim // 8) + 1) if dim % d == 0)
+        return f"IVF{_nlist(n, config, train_n)},PQ{m}"
+    if kind == "hnsw":
+        return f"HNSW{config.hnsw_m},SQfp16"
+    raise InvalidInputError(f"no FAISS index for kind '{kind}'")
+
+
+def set_search_params(index, params: dict) -> None:
+    """Apply the tuned search parameters (nprobe, coarse efSearch, hnsw efSearch) to an opened index."""
+    faiss = _faiss()
+    if params["kind"] in ("ivf", "ivfpq"):
+        ivf = faiss.extract_index_ivf(index)
+        ivf.nprobe = int(params["nprobe"])
+        if params["kind"] == "ivf":
+            faiss.downcast_index(ivf.quantizer).hnsw.efSearch = max(64, 2 * int(params["nprobe"]))
+    elif params["kind"] == "hnsw":
+        faiss.downcast_index(index).hnsw.efSearch = int(params["ef_search"])
+
+
+def candidates(index, params: dict, queries: np.ndarray, k: int) -> np.ndarray:
+    """Candidate ids (Q, refine*k) from an approximate index (-1 padded)."""
+    _, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), int(params.get("refine", 1)) * k)
+    return ids
+
+
+def rerank(vectors, queries: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact re-ranking of candidate ``ids`` (Q, C) by inner product with the stored float16 embeddings:
+    (sims, ids) of the best ``k``, best first; -1 ids (padding) sort last with similarity -inf."""
+    valid = ids >= 0
+    emb = vectors.rows(np.where(valid, ids, 0))  # (Q, C, D)
+    sims = np.einsum("qcd,qd->qc", emb, queries.astype(np.float32))
+    sims = np.where(valid, sims, -np.inf).astype(np.float32)
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(sims, order, 1), np.take_along_axis(np.where(valid, ids, -1), order, 1)
+
+
+def exact_topk(vectors, queries: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Exact top-``k`` ids by a blocked scan of every shard (float16 -> float32 per block), optionally
+    excluding each query's own row id ``exclude[q]``. The reference for tuning and benchmarks."""
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    best_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+    best_i = np.full((len(q), k), -1, dtype=np.int64)
+    for start, emb in vectors.blocks():
+        for s in range(0, len(emb), 65536):
+            block = np.asarray(emb[s : s + 65536], dtype=np.float32)
+            sims = q @ block.T
+            ids = np.arange(start + s, start + s + len(block), dtype=np.int64)
+            if exclude is not None:
+                sims[ids[None, :] == np.asarray(exclude)[:, None]] = -np.inf
+            all_s = np.concatenate([best_s, sims], axis=1)
+            all_i = np.concatenate([best_i, np.broadcast_to(ids, sims.shape)], axis=1)
+            top = np.argpartition(-all_s, k - 1, axis=1)[:, :k]
+            best_s, best_i = np.take_along_axis(all_s, top, 1), np.take_along_axis(all_i, top, 1)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    return np.take_along_axis(best_i, order, 1)
+
+
+def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fraction of each row of ``truth`` present in the same row of ``found``."""
+    k = truth.shape[1]
+    return float(np.mean([len(set(f[:k].tolist()) & set(t.tolist())) / k for f, t in zip(found, truth, strict=True)]))
+
+
+def _sample_ids(n: int, size: int, rng: np.random.Generator, exclude: np.ndarray | None = None) -> np.ndarray:
+    pool = np.setdiff1d(np.arange(n), exclude) if exclude is not None and n <= 4 * size else None
+    if pool is not None:
+        return np.sort(rng.choice(pool, size=min(size, len(pool)), replace=False))
+    ids = np.unique(rng.integers(0, n, size=size))
+    return ids if exclude is None else np.setdiff1d(ids, exclude)
+
+
+def build_index(vectors, config: IndexConfig, *, progress: bool = False):
+    """Build the index over ``vectors`` (a ``ShardSet``): returns ``(faiss index or None, params dict)``;
+    ``params`` (the manifest's ``index``) holds the kind, factory string, tuned values and measured recall."""
+    n, dim = len(vectors), vectors.dim
+    kind = resolve_kind(n, dim, config)
+    params = {**asdict(config), "kind": kind, "requested": config.kind}
+    if kind == "flat":
+        return None, params
+    faiss = _faiss()
+    rng = np.random.default_rng(config.seed)
+    queries_n = min(config.tuning_queries, max(1, n // 10))
+    held = np.sort(rng.choice(n, size=queries_n, replace=False))
+    train_ids = _sample_ids(n, min(config.train_size, n), rng, exclude=held)
+    factory = factory_string(kind, n, dim, config, len(train_ids))
+    if kind in ("ivf", "ivfpq") and len(train_ids) < 39 * _nlist(n, config, len(train_ids)) // 2:
+        raise InvalidInputError(f"{kind} with {factory} needs more training vectors than {n} captions give; "
+                                "use --index flat (or auto) for small corpora")
+    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained:
+        index.train(vectors.rows(train_ids))
+    from tqdm.auto import tqdm
+
+    for _, emb in tqdm(list(vectors.blocks()), desc=f"fill index ({factory})", unit="shard", disable=not progress):
+        for s in range(0, len(emb), 65536):
+            index.add(np.asarray(emb[s : s + 65536], dtype=np.float32))
+    params.update(factory=factory, **_tune(index, vectors, held, kind, config))
+    set_search_params(index, params)
+    return index, params
+
+
+def _tune(index, vectors, held: np.ndarray, kind: str, config: IndexConfig) -> dict:
+    """Smallest nprobe (efSearch for hnsw) whose re-ranked top-10 reaches the recall target on ``held``."""
+    k = min(10, len(vectors) - 1)
+    queries = vectors.rows(held)
+    truth = exact_topk(vectors, queries, k, exclude=held)
+    knob = "ef_search" if kind == "hnsw" else "nprobe"
+    fixed = config.ef_search if kind == "hnsw" else config.nprobe
+    if kind == "hnsw":
+        values = [fixed] if fixed else [16, 32, 64, 128, 256, 512, 1024]
+    else:
+        nlist = _faiss().extract_index_ivf(index).nlist
+        values = [fixed] if fixed else sorted({min(2**i, nlist) for i in range(int(math.log2(nlist)) + 1)})
+    recall = 0.0
+    for value in values:
+        params = {"kind": kind, knob: value, "refine": config.refine}
+        set_search_params(index, params)
+        ids = candidates(index, params, queries, k + 1)
+        ids = np.where(ids == held[:, None], -1, ids)  # the query's own row is not a neighbour
+        _, found = rerank(vectors, queries, ids, k)
+        recall = recall_at(found, truth)
+        if recall >= config.recall_target:
+            break
+    return {knob: int(value), "tuned_recall_at_10": round(recall, 4), "tuning_queries": len(held)}
+
+
+def flat_index(vectors):
+    """The exact in-memory index of a ``flat`` database: float16 codes, the same values as the shards."""
+    faiss = _faiss()
+    index = faiss.IndexScalarQuantizer(vectors.dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    for _, emb in vectors.blocks():
+        for s in range(0, len(emb), 65536):
+            index.add(np.asarray(emb[s : s + 65536], dtype=np.float32))
     return index
 
 
-def read_index(path: str, config: IndexConfig):
-    """Open an index read-only, memory-mapped where FAISS supports it (flat and IVF codes)."""
+def read_index(path: str, params: dict):
+    """Open an index file read-only, memory-mapped where FAISS supports it, with its tuned parameters."""
     faiss = _faiss()
-    flags = faiss.IO_FLAG_READ_ONLY | (faiss.IO_FLAG_MMAP_IFC if config.kind == "flat" else faiss.IO_FLAG_MMAP)
     try:
-        index = faiss.read_index(path, flags)
+        index = faiss.read_index(path, faiss.IO_FLAG_READ_ONLY | faiss.IO_FLAG_MMAP)
     except RuntimeError:
         index = faiss.read_index(path)  # a FAISS build without mmap support for this index type
-    if config.kind == "ivfpq":
-        faiss.extract_index_ivf(index).nprobe = config.nprobe
-    elif config.kind == "hnsw":
-        index.hnsw.efSearch = config.ef_search
+    set_search_params(index, params)
     return index

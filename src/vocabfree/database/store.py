@@ -1,7 +1,8 @@
 """``CaptionDatabase``: a finished database folder, opened read-only and memory-mapped, and its search.
 
-Opening checks the manifest, the file sizes and that captions, embeddings and index agree on the count,
-so a partial or corrupt folder fails at ``open`` with a ``DatabaseError`` instead of returning wrong
+Opening checks the manifest, every file's size, the SHA-256 of every file up to ``VERIFY_ON_OPEN_BYTES``
+(``verify="all"`` checks them all, as ``vocabfree db verify`` does), and that shards and index agree on the
+count, so a partial or corrupt folder fails at ``open`` with a ``DatabaseError`` instead of returning wrong
 captions later. Passing the query ``model`` checks it is the one the database was built with.
 """
 
@@ -15,10 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from vocabfree.database.dedup import near_duplicate_mask
-from vocabfree.database.index import IndexConfig, read_index
-from vocabfree.database.manifest import CAPTIONS, EMBEDDINGS, INDEX, Manifest, read_manifest
+from vocabfree.database.files import check_files
+from vocabfree.database.index import candidates, flat_index, read_index, rerank
+from vocabfree.database.manifest import INDEX, Manifest, read_manifest
+from vocabfree.database.shards import SHARDS, ShardSet
 from vocabfree.errors import DatabaseError, IndexMismatchError, InvalidInputError
 from vocabfree.models.protocol import VisionLanguageModel
+
+#: Files up to this size are checksummed every time a database opens (SHA-256 reads ~0.7 GB/s).
+VERIFY_ON_OPEN_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -26,9 +32,9 @@ class SearchHits:
     """The captions retrieved for one query, best first."""
 
     ids: np.ndarray  # (k,) int64 row numbers in the database
-    similarities: np.ndarray  # (k,) float32 inner products (cosines) with the query
+    similarities: np.ndarray  # (k,) float32 exact inner products (cosines) with the stored embeddings
     captions: tuple[str, ...]  # (k,)
-    embeddings: np.ndarray  # (k, D) float32 exact caption embeddings (not the index's approximation)
+    embeddings: np.ndarray  # (k, D) float32 stored caption embeddings (not the index's approximation)
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -44,43 +50,57 @@ def check_model(manifest: Manifest, model: VisionLanguageModel, where: str | Pat
         )
 
 
-class CaptionDatabase:
-    """Captions, their embeddings and a FAISS index over them. Use ``CaptionDatabase.open(path)``."""
+def verify_files(path: str | os.PathLike, manifest: Manifest | None = None, *, everything: bool = True) -> Manifest:
+    """Check a database folder's files against its manifest (all checksums, or only small files'), raising
+    a one-line ``DatabaseError`` naming the first bad file."""
+    path = Path(path)
+    manifest = manifest or read_manifest(path)
+    try:
+        check_files(path, manifest.files, max_bytes=None if everything else VERIFY_ON_OPEN_BYTES)
+    except DatabaseError as exc:
+        raise DatabaseError(f"{exc}; rebuild the database (or restore that file)") from None
+    return manifest
 
-    def __init__(self, path: Path, manifest: Manifest, captions, embeddings: np.ndarray, index):
+
+class CaptionDatabase:
+    """Captions, their float16 embeddings and an index over them. Use ``CaptionDatabase.open(path)``."""
+
+    def __init__(self, path: Path, manifest: Manifest, vectors: ShardSet, index):
         self.path = path
         self.manifest = manifest
-        self._captions = captions  # pyarrow (Large)StringArray, memory-mapped
-        self.embeddings = embeddings  # (N, D) float32, np.memmap read-only
+        self.vectors = vectors
         self._index = index
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, model: VisionLanguageModel | None = None) -> CaptionDatabase:
-        """Open a database folder read-only; with ``model``, refuse a database built with another model."""
+    def open(cls, path: str | os.PathLike, *, model: VisionLanguageModel | None = None,
+             verify: str = "small") -> CaptionDatabase:
+        """Open a database folder read-only; with ``model``, refuse a database built with another model.
+
+        ``verify``: ``"small"`` checksums files up to ``VERIFY_ON_OPEN_BYTES`` (sizes of all), ``"all"``
+        every file, ``"sizes"`` sizes only.
+        """
+        if verify not in ("small", "all", "sizes"):
+            raise InvalidInputError(f"verify must be 'small', 'all' or 'sizes', got '{verify}'")
         path = Path(path)
         manifest = read_manifest(path)
         if model is not None:
             check_model(manifest, model, path)
+        if verify == "sizes":
+            check_files(path, manifest.files, checksums=False)
+        else:
+            verify_files(path, manifest, everything=verify == "all")
+        vectors = ShardSet(path / SHARDS, [int(s["count"]) for s in manifest.shards])
+        params = manifest.index
         try:
-            import pyarrow as pa
-
-            source = pa.memory_map(str(path / CAPTIONS), "r")
-            table = pa.ipc.open_file(source).read_all()
-            captions = table.column("caption").combine_chunks()
-            embeddings = np.load(path / EMBEDDINGS, mmap_mode="r")
-        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
-            raise DatabaseError(f"{path} is corrupt: cannot read its captions or embeddings ({exc})") from exc
-        try:
-            index = read_index(str(path / INDEX), IndexConfig(**manifest.index))
-        except (RuntimeError, TypeError) as exc:
-            raise DatabaseError(f"{path} is corrupt: cannot read {INDEX} ({exc})") from exc
-        counts = {"captions": len(captions), "embeddings": embeddings.shape[0], "index": int(index.ntotal)}
-        if set(counts.values()) != {manifest.count} or embeddings.shape[1:] != (manifest.embed_dim,):
+            index = flat_index(vectors) if params.get("kind") == "flat" else read_index(str(path / INDEX), params)
+        except (RuntimeError, TypeError, KeyError) as exc:
+            raise DatabaseError(f"{path} is corrupt: cannot read its index ({exc}); rebuild the database") from exc
+        if len(vectors) != manifest.count or int(index.ntotal) != manifest.count or vectors.dim != manifest.embed_dim:
             raise DatabaseError(
                 f"{path} is inconsistent: manifest says {manifest.count} captions of dim {manifest.embed_dim}, "
-                f"found {counts} and embeddings {embeddings.shape}; rebuild the database"
+                f"found {len(vectors)} shard rows of dim {vectors.dim} and {index.ntotal} indexed; rebuild it"
             )
-        return cls(path, manifest, captions, embeddings, index)
+        return cls(path, manifest, vectors, index)
 
     @property
     def model_name(self) -> str:
@@ -90,23 +110,31 @@ class CaptionDatabase:
     def embed_dim(self) -> int:
         return self.manifest.embed_dim
 
+    @property
+    def embeddings(self) -> np.ndarray:
+        """All (N, D) float16 embeddings in one array (copied from the shards: small databases and tests)."""
+        return np.concatenate([emb for _, emb in self.vectors.blocks()]) if self.manifest.count else np.empty(
+            (0, self.embed_dim), np.float16)
+
     def __len__(self) -> int:
         return self.manifest.count
 
     def __repr__(self) -> str:
-        return f"CaptionDatabase({str(self.path)!r}, model={self.model_name!r}, count={len(self)})"
+        return (f"CaptionDatabase({str(self.path)!r}, model={self.model_name!r}, count={len(self)}, "
+                f"index={self.manifest.index.get('kind')!r})")
 
     def captions(self, ids: Sequence[int] | np.ndarray) -> tuple[str, ...]:
         """The caption texts of rows ``ids``."""
         ids = np.asarray(ids, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise InvalidInputError(f"caption ids must be in [0, {len(self)}), got {ids.min()}..{ids.max()}")
-        return tuple(self._captions.take(ids).to_pylist())
+        return tuple(self.vectors.captions.take(ids).to_pylist())
 
     def search(self, queries: np.ndarray, k: int = 10, *, dedup_threshold: float | None = None) -> list[SearchHits]:
         """The ``k`` nearest captions of each query (Q, D) or (D,), by inner product, best first.
 
-        With ``dedup_threshold`` (CaSED uses 0.94), near-duplicates among the k hits are removed: hits whose
+        Similarities are exact (computed from the stored embeddings), whatever the index. With
+        ``dedup_threshold`` (CaSED uses 0.94), near-duplicates among the k hits are removed: hits whose
         embeddings have inner product >= threshold are linked, and only the best-ranked hit of each
         connected group is kept, so fewer than ``k`` hits may come back.
         """
@@ -118,12 +146,18 @@ class CaptionDatabase:
                 f"queries have shape {np.shape(queries)} but database {self.path} holds {self.embed_dim}-d "
                 f"embeddings of model '{self.model_name}'"
             )
-        sims, ids = self._index.search(np.ascontiguousarray(q), min(k, len(self)))
+        k = min(k, len(self))
+        params = self.manifest.index
+        if params.get("kind") == "flat":
+            _, ids = self._index.search(np.ascontiguousarray(q), k)
+        else:
+            ids = candidates(self._index, params, q, k)
+        all_sims, all_ids = rerank(self.vectors, q, ids, k)
         hits = []
-        for row_sims, row_ids in zip(sims, ids, strict=False):
-            keep = row_ids >= 0  # FAISS pads with -1 when an approximate index finds fewer than k
+        for row_sims, row_ids in zip(all_sims, all_ids, strict=True):
+            keep = row_ids >= 0  # an approximate index may find fewer than k
             row_ids, row_sims = row_ids[keep].astype(np.int64), row_sims[keep].astype(np.float32)
-            emb = np.asarray(self.embeddings[row_ids], dtype=np.float32)
+            emb = self.vectors.rows(row_ids)
             if dedup_threshold is not None and len(row_ids) > 1:
                 mask = near_duplicate_mask(emb, dedup_threshold)
                 row_ids, row_sims, emb = row_ids[mask], row_sims[mask], emb[mask]

@@ -1,0 +1,49 @@
+"""File helpers shared by every database stage: atomic writes and SHA-256 checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from vocabfree.errors import DatabaseError
+
+_BLOCK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(fh)`` on ``path.tmp`` (binary), fsync, then rename over ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def file_entry(path: Path) -> dict:
+    """``{"bytes": size, "sha256": hex}`` of one file, the form manifests record."""
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+
+
+def check_files(folder: Path, files: dict, *, checksums: bool = True, max_bytes: int | None = None) -> None:
+    """Raise ``DatabaseError`` naming the first file of ``files`` (name -> {bytes, sha256}) that is missing,
+    has another size or (if ``checksums``; only files up to ``max_bytes`` when given) another SHA-256."""
+    for name, entry in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise DatabaseError(f"{path} is missing")
+        size = path.stat().st_size
+        if size != entry["bytes"]:
+            raise DatabaseError(f"{path} is corrupt: {size} bytes, the manifest says {entry['bytes']}")
+        if checksums and (max_bytes is None or size <= max_bytes) and file_sha256(path) != entry["sha256"]:
+            raise DatabaseError(f"{path} is corrupt: its SHA-256 differs from the manifest's")

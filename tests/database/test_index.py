@@ -1,0 +1,65 @@
+"""The ``auto`` index at a size where it is approximate: recall@10 against exact search, exact similarities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vocabfree.database import BuildConfig, CaptionDatabase, IndexConfig, parse_size
+from vocabfree.database.importer import _Source, import_rows
+from vocabfree.database.index import resolve_kind
+from vocabfree.errors import InvalidInputError
+
+
+def clustered(n: int, dim: int, seed: int, clusters: int = 200) -> np.ndarray:
+    """Unit vectors around fixed random cluster centres (caption embeddings are clustered, not uniform)."""
+    centres = np.random.default_rng(1234).standard_normal((clusters, dim)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    x = centres[rng.integers(0, clusters, n)] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def ivf_db(tmp_path_factory):
+    n, dim = 50_000, 64
+    x = clustered(n, dim, seed=0)
+    batches = ((f"synthetic {i}", [f"caption {j}" for j in range(i, i + 10_000)], x[i:i + 10_000])
+               for i in range(0, n, 10_000))
+    out = tmp_path_factory.mktemp("ivf") / "db"
+    config = BuildConfig(shard_size=8192, index=IndexConfig(kind="auto", flat_max=20_000))
+    import_rows(batches, [_Source("synthetic", "0" * 64)], out, model_name="synthetic", embed_dim=dim, config=config)
+    return CaptionDatabase.open(out), x
+
+
+def test_auto_index_recall_and_exact_similarities(ivf_db):
+    db, _ = ivf_db
+    params = db.manifest.index
+    assert params["kind"] == "ivf" and params["factory"].startswith("IVF") and "_HNSW32," in params["factory"]
+    assert params["tuned_recall_at_10"] >= 0.95 and params["nprobe"] >= 1
+    stored = db.embeddings.astype(np.float32)
+    queries = clustered(300, 64, seed=1)  # unseen queries from the same distribution
+    truth = np.argsort(-(queries @ stored.T), axis=1, kind="stable")[:, :10]
+    hits = db.search(queries, k=10)
+    recall = np.mean([len(set(h.ids.tolist()) & set(t.tolist())) / 10 for h, t in zip(hits, truth, strict=True)])
+    assert recall >= 0.95
+    for q, h in zip(queries, hits, strict=True):
+        np.testing.assert_allclose(h.similarities, stored[h.ids] @ q, rtol=1e-6, atol=1e-6)
+        assert np.all(np.diff(h.similarities) <= 0)
+
+
+def test_index_file_is_memory_mapped_and_checksummed(ivf_db):
+    db, _ = ivf_db
+    assert "index.faiss" in db.manifest.files
+    assert db.manifest.files["index.faiss"]["bytes"] < 64 * 50_000 * 2  # SQ8 codes, smaller than the vectors
+
+
+def test_resolve_kind_and_sizes():
+    assert resolve_kind(1_000, 512, IndexConfig()) == "flat"
+    assert resolve_kind(10_000_000, 512, IndexConfig()) == "ivf"
+    assert resolve_kind(50_000, 768, IndexConfig(memory=parse_size("64MB"))) == "ivf"  # flat would not fit
+    assert resolve_kind(10, 8, IndexConfig(kind="hnsw")) == "hnsw"
+    assert parse_size("4GB") == 4 << 30 and parse_size("512mb") == 512 << 20 and parse_size("1.5G") == 3 << 29
+    with pytest.raises(InvalidInputError):
+        parse_size("lots")
+    with pytest.raises(InvalidInputError, match="unknown index kind"):
+        resolve_kind(10, 8, IndexConfig(kind="annoy"))

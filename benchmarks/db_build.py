@@ -26,7 +26,7 @@ CAPTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "captions"
 
 
 class RawCachedTextModel:
-    """Wraps a ``LocalModel``: raw sentence embeddings cached on disk per chunk of texts, head and colour block
+    """Wraps a ``LocalModel``: raw sentence embeddings cached on disk per piece of texts, head and colour block
     applied after."""
 
     def __init__(self, model, cache_dir: Path):
@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--model", default="local")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--corpora", nargs="*", type=Path, default=sorted(CAPTIONS.glob("*.txt")))
-    parser.add_argument("--index", default="flat")
+    parser.add_argument("--index", default="auto")
+    parser.add_argument("--shard-size", type=int, default=65536)
     parser.add_argument("--raw-cache", type=Path, default=None)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--overwrite", action="store_true")
@@ -74,16 +75,18 @@ def main() -> None:
         model = RawCachedTextModel(model, args.raw_cache)
     sources = [read_corpus(p) for p in args.corpora]
     start = time.perf_counter()
-    report = build_database(model, sources, args.out, config=BuildConfig(index=IndexConfig(kind=args.index)),
-                            resume=args.resume, overwrite=args.overwrite, progress=True)
+    config = BuildConfig(shard_size=args.shard_size, index=IndexConfig(kind=args.index))
+    report = build_database(model, sources, args.out, config=config, resume=args.resume, overwrite=args.overwrite,
+                            progress=True)
     print(json.dumps({
         "model": args.model,
         "corpora": [str(p.name) for p in args.corpora],
-        "raw_texts": sum(len(s.texts) for s in sources),
         "captions": report.count,
+        "duplicates_dropped": report.duplicates,
         "encoded_this_run": report.encoded,
         "raw_cache_hits": getattr(model, "hits", None),
-        "index": args.index,
+        "index": report.index.get("factory", report.index.get("kind")),
+        "nprobe": report.index.get("nprobe"),
         "build_seconds": round(time.perf_counter() - start, 1),
         "encode_seconds": round(report.encode_seconds, 1),
         "captions_per_second_encode": round(report.captions_per_second, 1),

@@ -96,3 +96,16 @@ def test_upgrade_a_format_1_database(tmp_path, tiny_model):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
     with pytest.raises(InvalidInputError, match="nothing to upgrade"):
         upgrade_database(old)
+
+
+def test_reindex_a_database_by_importing_it(tmp_path, tiny_model):
+    texts = [f"w{chr(97 + i // 26 % 26)}{chr(97 + i % 26)}" for i in range(600)]
+    build_database(tiny_model, [corpus_from_texts("c", texts)], tmp_path / "flat", config=BuildConfig(shard_size=256))
+    from vocabfree.database import IndexConfig
+
+    config = BuildConfig(shard_size=256, index=IndexConfig(kind="hnsw"))
+    import_database(tmp_path / "flat", tmp_path / "hnsw", model_name="test-tiny", embed_dim=32, config=config)
+    assert _shard_bytes(tmp_path / "flat") == _shard_bytes(tmp_path / "hnsw")
+    assert CaptionDatabase.open(tmp_path / "hnsw").manifest.index["kind"] == "hnsw"
+    with pytest.raises(IndexMismatchError, match="not of 'other'"):
+        import_database(tmp_path / "flat", tmp_path / "x", model_name="other", embed_dim=32)

@@ -5,6 +5,7 @@ Sources:
 - clip-retrieval / LAION layout: a folder with ``text_emb/text_emb_{i}.npy`` and
   ``metadata/metadata_{i}.parquet`` (row ``j`` of one is row ``j`` of the other; a caption column);
 - parquet files (a file, folder or glob) with a caption column and an embedding column (a list of floats);
+- a vocabfree database (to index it another way: ``--index``, ``--index-memory``);
 - a format-1 vocabfree database (``captions.arrow`` + float32 ``embeddings.npy``): ``upgrade_database``.
 
 Rows go through the same path as ``db build``: captions normalised, exact duplicates dropped (first wins),
@@ -143,6 +144,23 @@ def _v1(folder: Path):
     return batches(), [_Source(str(folder), _fingerprint(files, hash_bytes=False))]
 
 
+def _v2(folder: Path, model_name: str):
+    """Another (format 2) vocabfree database: re-index it (another ``--index``) without re-embedding."""
+    from vocabfree.database.manifest import read_manifest
+    from vocabfree.database.shards import SHARDS, ShardSet
+
+    manifest = read_manifest(folder)
+    if manifest.model != model_name:
+        raise IndexMismatchError(f"{folder} holds embeddings of '{manifest.model}', not of '{model_name}'")
+
+    def batches():
+        vectors = ShardSet(folder / SHARDS, [int(s["count"]) for s in manifest.shards])
+        for start, emb in vectors.blocks():
+            yield folder, vectors.captions.slice(start, len(emb)).to_pylist(), emb
+
+    return batches(), [_Source(str(folder), _fingerprint([folder / MANIFEST], hash_bytes=True))]
+
+
 def _unit_rows(emb: np.ndarray, where: Path, dim: int, norms: str) -> np.ndarray:
     x = np.asarray(emb, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != dim:
@@ -220,7 +238,9 @@ def import_database(source: str | os.PathLike, out: str | os.PathLike, *, model_
     """Import a clip-retrieval folder (``text_emb/`` + ``metadata/``) or parquet files with an embedding
     column; ``model_name``/``embed_dim`` name the model that made the embeddings (queries must use it)."""
     path = Path(source)
-    if path.is_dir() and (path / "text_emb").is_dir():
+    if path.is_dir() and (path / MANIFEST).is_file():
+        batches, sources = _v2(path, model_name)
+    elif path.is_dir() and (path / "text_emb").is_dir():
         batches, sources = _clip_retrieval(path, caption_column)
     elif path.exists() or any(ch in str(source) for ch in "*?["):
         if not path.exists() and not globlib.glob(str(source)):

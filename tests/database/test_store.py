@@ -128,3 +128,17 @@ def test_inconsistent_counts_are_detected(tiny_db):
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DatabaseError, match="missing|inconsistent|unreadable"):
         CaptionDatabase.open(path)
+
+
+def test_open_checksums_small_files_within_a_budget_and_verify_checks_all(tiny_db, monkeypatch):
+    import vocabfree.database.store as store
+
+    npy = tiny_db.path / "shards" / "000000.npy"
+    data = bytearray(npy.read_bytes())
+    data[-2] ^= 0x10
+    npy.write_bytes(bytes(data))
+    arrow_and_json = sum(e["bytes"] for n, e in tiny_db.manifest.files.items() if not n.endswith(".npy"))
+    monkeypatch.setattr(store, "VERIFY_ON_OPEN_BYTES", arrow_and_json)  # the .npy is the biggest: not hashed
+    CaptionDatabase.open(tiny_db.path)
+    with pytest.raises(DatabaseError, match="000000.npy is corrupt"):
+        CaptionDatabase.open(tiny_db.path, verify="all")

@@ -35,9 +35,10 @@ def file_entry(path: Path) -> dict:
     return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
-def check_files(folder: Path, files: dict, *, checksums: bool = True, max_bytes: int | None = None) -> None:
+def check_files(folder: Path, files: dict, *, checksums: bool = True, budget: int | None = None) -> None:
     """Raise ``DatabaseError`` naming the first file of ``files`` (name -> {bytes, sha256}) that is missing,
-    has another size or (if ``checksums``; only files up to ``max_bytes`` when given) another SHA-256."""
+    has another size or (if ``checksums``) another SHA-256. With ``budget``, only the smallest files whose
+    sizes add up to at most ``budget`` bytes are checksummed (every size is still checked)."""
     for name, entry in files.items():
         path = folder / name
         if not path.is_file():
@@ -45,5 +46,12 @@ def check_files(folder: Path, files: dict, *, checksums: bool = True, max_bytes:
         size = path.stat().st_size
         if size != entry["bytes"]:
             raise DatabaseError(f"{path} is corrupt: {size} bytes, the manifest says {entry['bytes']}")
-        if checksums and (max_bytes is None or size <= max_bytes) and file_sha256(path) != entry["sha256"]:
-            raise DatabaseError(f"{path} is corrupt: its SHA-256 differs from the manifest's")
+    if not checksums:
+        return
+    spent = 0
+    for name, entry in sorted(files.items(), key=lambda item: (item[1]["bytes"], item[0])):
+        spent += entry["bytes"]
+        if budget is not None and spent > budget:
+            break
+        if file_sha256(folder / name) != entry["sha256"]:
+            raise DatabaseError(f"{folder / name} is corrupt: its SHA-256 differs from the manifest's")

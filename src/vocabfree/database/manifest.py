@@ -8,7 +8,7 @@ folder with a valid manifest is a finished database; a folder without one is par
     DIR/index.faiss                          absent for exact (flat) search, which scans the shards
 
 ``files`` maps every file's path (relative to DIR) to ``{"bytes", "sha256"}``; ``CaptionDatabase.open``
-checks every size and the checksums of files up to ``VERIFY_ON_OPEN_BYTES``; ``vocabfree db verify``
+checks every size and the checksums of the smallest files, up to ``VERIFY_ON_OPEN_BYTES`` in all; ``db verify``
 checks all of them. Format 1 (one float32 ``embeddings.npy``, sizes only) is refused with the command that
 upgrades it.
 """

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         json_: JsonOption = False,
     ) -> None:
         """List registered model names (prefixes like hf: take a hub id or a directory)."""
-        from vocabfree.models import list_models
+        from vocabfree.models import DEFAULT_MODEL, list_models
 
         entries = list_models(pattern)
         if json_:
@@ -27,3 +27,4 @@ def register(app: typer.Typer) -> None:
                          fmt="json")
         else:
             print_table([(e.name, e.description) for e in entries], ("model", "description"))
+            typer.echo(f"\ndefault (no --model and no database/probe): {DEFAULT_MODEL}")

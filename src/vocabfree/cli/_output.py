@@ -24,9 +24,10 @@ except ImportError:  # pragma: no cover - older typer on real click
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document (schema: docs/cli.md).")]
 JsonlOption = Annotated[bool, typer.Option("--jsonl", help="Stream one JSON object per input, as results come.")]
+# Model names are kept out of option help: click wraps at hyphens and would cut them ('vocabfree models list').
 ModelOption = Annotated[str | None, typer.Option(
-    "--model", "-m", help="Model name: hf:<hub id or dir>, local, local-conse, test-tiny, ... (default: the one the "
-    "database/probe was made with, else hf:openai/clip-vit-base-patch32).")]
+    "--model", "-m", help="Model name, as 'vocabfree models list' shows them. Default: the model the database or "
+    "probe was made with; without one, the Hugging Face CLIP ViT-B/32.")]
 DeviceOption = Annotated[str | None, typer.Option(help="Device: cpu, cuda, cuda:1 (default: CUDA if present).")]
 PrecisionOption = Annotated[
     str, typer.Option(help="auto (bf16 where the hardware is fast at it), fp32, bf16 or fp16 (CUDA).")

@@ -61,6 +61,8 @@ def read_manifest(folder: Path) -> Manifest:
         raise DatabaseError(f"{folder} is not a complete caption database: {MANIFEST} is missing{partial}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, found {type(data).__name__}")
         data["corpora"] = tuple(data.get("corpora", ()))
         manifest = Manifest(**data)
     except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:

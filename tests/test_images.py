@@ -1,11 +1,13 @@
 import io
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from vocabfree.errors import ImageLoadError, ImageTooLargeError, InvalidInputError
-from vocabfree.images import expand_paths, load_image, load_images
+from vocabfree.images import expand_paths, iter_image_batches, load_image, load_images
 
 
 def test_rgba_is_composited_on_white():
@@ -96,3 +98,94 @@ def test_expand_paths_dirs_globs_and_errors(tmp_path, colour_images):
     empty.mkdir()
     with pytest.raises(ImageLoadError, match="contains no images"):
         expand_paths([empty])
+
+
+# --- malformed files: every decoder failure, whatever Pillow raises, becomes ImageLoadError naming the file ---
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png(chunks: list[bytes], ihdr: bytes | None = None) -> bytes:
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0) if ihdr is None else ihdr
+    pixels = zlib.compress(b"".join(b"\x00" + b"\x00" * 12 for _ in range(4)))
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + b"".join(chunks) + _png_chunk(b"IDAT", pixels)
+            + _png_chunk(b"IEND", b""))
+
+
+def _tiff(width: int, height: int) -> bytes:
+    import struct
+
+    tags = [(256, width), (257, height), (258, 8), (259, 1), (262, 1), (273, 200), (277, 1), (278, height), (279, 16)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", tag, 4, 1, value) for tag, value in tags)
+    data = b"II*\x00" + struct.pack("<I", 8) + ifd + b"\x00\x00\x00\x00"
+    return data + b"\x00" * (216 - len(data))
+
+
+def malformed_corpus(folder: Path) -> dict[Path, type]:
+    """Write files on which Pillow (13) raises something other than ``OSError``; returns path -> what it raises.
+
+    (SPIDER, IM and XBM headers we tried are rejected by Pillow's ``open`` as ``UnidentifiedImageError``, an
+    ``OSError``; they are not here because they test nothing new.)
+    """
+    import struct
+    import zlib
+
+    from PIL import PngImagePlugin
+
+    bomb = zlib.compress(b"a" * (PngImagePlugin.MAX_TEXT_CHUNK + 10))
+    dds_header = struct.pack("<7I", 124, 0x1007, 4, 4, 0, 0, 0) + b"\x00" * 44 + struct.pack("<2I", 32, 0x4)
+    files = {
+        "ztxt_bomb.png": (_png([_png_chunk(b"zTXt", b"k\x00\x00" + bomb)]), ValueError),
+        "iccp_bomb.png": (_png([_png_chunk(b"iCCP", b"p\x00\x00" + bomb)]), ValueError),
+        "truncated_ihdr.png": (_png([], ihdr=b"\x00\x00\x00\x04"), ValueError),
+        "huge_dimensions.tif": (_tiff(2**31 - 1, 2**31 - 1), Image.DecompressionBombError),
+        "maxval_zero.ppm": (b"P6\n4 4\n0\n" + b"\x00" * 48, ValueError),
+        "bad_token.pgm": (b"P2\n2 2\n255\n1 2 3 x\n", ValueError),
+        "bad_token.pbm": (b"P1\n2 2\n0 1 2 0\n", ValueError),
+        "bad_mode.sgi": (struct.pack(">hbbHHHH", 474, 0, 1, 3, 0, 0, 0) + b"\x00" * 600, ValueError),
+        "fourcc.dds": (b"DDS " + dds_header + b"ABCD" + b"\x00" * 108, NotImplementedError),
+    }
+    out = {}
+    for name, (data, raises) in files.items():
+        (folder / name).write_bytes(data)
+        out[folder / name] = raises
+    return out
+
+
+def test_malformed_corpus_really_escapes_oserror(tmp_path):
+    """The corpus is only worth testing if raw Pillow raises non-OSError exceptions on it."""
+    for path, raises in malformed_corpus(tmp_path).items():
+        with pytest.raises(Exception) as info, Image.open(path) as image:  # noqa: PT011 - which type is the point
+            image.load()
+        assert isinstance(info.value, raises) and not isinstance(info.value, OSError), (path.name, info.value)
+
+
+def test_every_malformed_file_becomes_image_load_error_naming_it(tmp_path):
+    corpus = malformed_corpus(tmp_path)
+    for path in corpus:
+        with pytest.raises(ImageLoadError, match=re.escape(str(path))):
+            load_image(path)
+        with pytest.raises(ImageLoadError, match=re.escape(str(path))):
+            load_image(path, min_side=64)  # the reduced-size decode path
+        with pytest.raises(ImageLoadError, match="bytes>"):
+            load_image(path.read_bytes())  # uploads: named by their size
+    images, kept, skipped = load_images([*corpus, tmp_path / "ztxt_bomb.png"], skip_errors=True)
+    assert images == [] and kept == [] and [s.index for s in skipped] == list(range(len(corpus) + 1))
+
+
+def test_iter_image_batches_keeps_input_positions(tmp_path, colour_images):
+    corpus = list(malformed_corpus(tmp_path))[:2]
+    items = [colour_images["red"], corpus[0], colour_images["green"], colour_images["blue"], corpus[1]]
+    batches = list(iter_image_batches(items, batch_size=2, skip_errors=True))
+    assert [b.indices for b in batches] == [[0], [2, 3], []]
+    assert [[s.index for s in b.skipped] for b in batches] == [[1], [], [4]]
+    assert all(s.source in s.reason for b in batches for s in b.skipped)
+    with pytest.raises(ImageLoadError, match="ztxt_bomb"):
+        list(iter_image_batches(items, batch_size=2))

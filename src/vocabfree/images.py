@@ -11,7 +11,7 @@ import glob
 import io
 import math
 import warnings
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,7 +170,8 @@ class Skipped:
     """An input that was skipped under ``skip_errors`` and why."""
 
     source: str
-    reason: str
+    reason: str  # the ImageLoadError message, which already names the source
+    index: int = -1  # position in the inputs given to load_images / iter_image_batches
 
 
 def load_images(
@@ -192,8 +193,37 @@ def load_images(
         except ImageLoadError as exc:
             if not skip_errors:
                 raise
-            skipped.append(Skipped(describe(item), str(exc)))
+            skipped.append(Skipped(describe(item), str(exc), i))
     return images, kept, skipped
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    """One chunk of ``iter_image_batches``: the decoded images, their input positions and the inputs skipped."""
+
+    images: list[Image.Image]
+    indices: list[int]  # positions of ``images`` in the inputs
+    skipped: list[Skipped]
+
+
+def iter_image_batches(
+    items: Sequence[ImageInput],
+    *,
+    batch_size: int = 32,
+    skip_errors: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    min_side: int | None = None,
+) -> Iterator[ImageBatch]:
+    """Decode ``items`` ``batch_size`` at a time, so a caller that drops each batch after using it holds at most
+    one batch of images in memory however many inputs there are. Pass ``min_side`` (the model's input size)
+    so big photos are decoded small (see ``load_image``). Errors behave as in ``load_images``."""
+    if batch_size < 1:
+        raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+    for start in range(0, len(items), batch_size):
+        images, kept, skipped = load_images(items[start : start + batch_size], skip_errors=skip_errors,
+                                            max_pixels=max_pixels, min_side=min_side)
+        yield ImageBatch(images, [start + i for i in kept],
+                         [Skipped(s.source, s.reason, start + s.index) for s in skipped])
 
 
 def expand_paths(specs: Iterable[str | Path], *, recursive: bool = True) -> list[Path]:

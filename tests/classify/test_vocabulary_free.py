@@ -137,7 +137,7 @@ def test_eval_cli_runs_on_a_tiny_dataset(db, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     import json
 
-    data = json.loads(result.output[result.output.index("{"):])
+    data = json.loads(result.output[result.output.index("{"):])["results"][0]
     assert data["cluster_accuracy"] == 100.0 and data["semantic_iou"] == 100.0 and data["n_images"] == 4
     table = CliRunner().invoke(app, [*common, "--table", "--method", "cased", "--method", "closest-caption"])
     assert table.exit_code == 0, table.output

@@ -24,9 +24,14 @@ def test_classify_zero_shot_json(monkeypatch, capsys, colour_images):
     code, out, _ = run(monkeypatch, capsys, "classify", colour_images["red"], colour_images["blue"],
                        "--labels", "red,green,blue", "--model", "test-tiny", "--json", "-k", "2")
     assert code == 0
-    result = json.loads(out)
-    assert [r["labels"][0] for r in result] == ["red", "blue"]
-    assert all(len(r["labels"]) == 2 and r["scores"][0] >= r["scores"][1] for r in result)
+    doc = json.loads(out)
+    assert doc["command"] == "classify" and doc["model"] == "test-tiny"
+    result = doc["results"]
+    assert [r["source"] for r in result] == [str(colour_images["red"]), str(colour_images["blue"])]
+    assert all(r["error"] is None and r["mode"] == "zero-shot" for r in result)
+    assert [r["predictions"][0]["label"] for r in result] == ["red", "blue"]
+    assert all(len(r["predictions"]) == 2 and r["predictions"][0]["score"] >= r["predictions"][1]["score"]
+               for r in result)
 
 
 def test_classify_table_from_directory_and_labels_file(monkeypatch, capsys, colour_images, tmp_path):
@@ -63,8 +68,10 @@ def test_skip_errors_reports_and_continues(monkeypatch, capsys, colour_images, t
     bad.write_bytes(b"garbage")
     code, out, err = run(monkeypatch, capsys, "classify", colour_images["green"], bad, "--labels", "red,green",
                          "--model", "test-tiny", "--skip-errors", "--json")
-    assert code == 0 and "skipped" in err and "broken.jpg" in err
-    assert [r["labels"][0] for r in json.loads(out)] == ["green"]
+    assert code == 0 and err.count("broken.jpg") == 1 and err.startswith("skipped: ")
+    results = json.loads(out)["results"]
+    assert [r["predictions"][0]["label"] for r in results if not r["error"]] == ["green"]
+    assert [r["source"] for r in results if r["error"]] == [str(bad)] and "broken.jpg" in results[1]["error"]
 
 
 def make_dataset(tmp_path, per_class=2):
@@ -82,7 +89,8 @@ def test_eval_zero_shot(monkeypatch, capsys, tmp_path):
     csv = make_dataset(tmp_path)
     code, out, _ = run(monkeypatch, capsys, "eval", "zero-shot", "--dataset", csv, "--model", "test-tiny", "--json")
     assert code == 0
-    result = json.loads(out)
+    result = json.loads(out)["results"][0]
+    assert result["source"] == str(csv) and result["dataset"] == tmp_path.name
     assert result["n_images"] == 6 and result["n_classes"] == 3
     assert result["top1"] == 100.0 and result["cluster_accuracy"] == 100.0
 
@@ -92,15 +100,19 @@ def test_fewshot_fit_then_predict(monkeypatch, capsys, tmp_path):
     probe = tmp_path / "probe.npz"
     code, out, _ = run(monkeypatch, capsys, "fewshot", "fit", "--train", csv, "--out", probe, "--model",
                        "test-tiny", "--json")
-    assert code == 0 and json.loads(out)["n_classes"] == 3 and probe.is_file()
-    code, out, _ = run(monkeypatch, capsys, "fewshot", "predict", tmp_path / "blue0.png", "--probe", probe,
-                       "--model", "test-tiny", "--json")
-    assert code == 0 and json.loads(out)[0]["labels"][0] == "blue"
+    assert code == 0 and json.loads(out)["results"][0]["n_classes"] == 3 and probe.is_file()
+    # no --model: the probe's own model
+    code, out, _ = run(monkeypatch, capsys, "fewshot", "predict", tmp_path / "blue0.png", "--probe", probe, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["model"] == "test-tiny" and doc["results"][0]["predictions"][0]["label"] == "blue"
+    code, _, err = run(monkeypatch, capsys, "fewshot", "predict", tmp_path / "blue0.png", "--probe", probe,
+                       "--model", "local")
+    assert code == 1 and err.count("\n") == 1 and "made with model 'test-tiny', not 'local'" in err
 
 
 def test_models_list(monkeypatch, capsys):
     code, out, _ = run(monkeypatch, capsys, "models", "list", "--json")
-    assert code == 0 and "test-tiny" in [m["name"] for m in json.loads(out)]
+    assert code == 0 and "test-tiny" in [m["source"] for m in json.loads(out)["results"]]
 
 
 @pytest.mark.parametrize("args", [["--help"], ["classify", "--help"], ["eval", "zero-shot", "--help"]])
@@ -115,7 +127,7 @@ def test_classify_with_label_descriptions_and_calibration_flags(monkeypatch, cap
     code, out, _ = run(monkeypatch, capsys, "classify", colour_images["red"], colour_images["blue"],
                        "--labels", "apple,sky", "--describe", described, "--templates", "none",
                        "--model", "test-tiny", "--json", "-k", "1")
-    assert code == 0 and [r["labels"][0] for r in json.loads(out)] == ["apple", "sky"]
+    assert code == 0 and [r["predictions"][0]["label"] for r in json.loads(out)["results"]] == ["apple", "sky"]
     code, _, err = run(monkeypatch, capsys, "classify", colour_images["red"], "--labels", "a,b",
                        "--model", "test-tiny", "--calibrate", "on")
     assert code == 1 and "reference image embeddings" in err

@@ -271,4 +271,4 @@ def test_cli_classify_with_local_model(monkeypatch, capsys):
         main()
     assert (exit_info.value.code or 0) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result[0]["labels"][0] == "car"
+    assert result["results"][0]["predictions"][0]["label"] == "car"

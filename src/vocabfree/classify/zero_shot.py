@@ -40,7 +40,7 @@ _CACHE_LIMIT = 100_000  # entries per model; beyond it the oldest half is droppe
 
 
 def clean_labels(labels: Sequence[str]) -> list[str]:
-    """Strip labels and reject empty or duplicated ones (a duplicate would split its probability in two)."""
+    """Strip labels and reject empty or duplicated ones, ignoring case (a duplicate would split its probability)."""
     if isinstance(labels, str):
         raise InvalidInputError("labels must be a list of strings, not one string")
     cleaned = [str(label).strip() for label in labels]
@@ -48,13 +48,16 @@ def clean_labels(labels: Sequence[str]) -> list[str]:
         raise InvalidInputError("no labels given")
     if any(not label for label in cleaned):
         raise InvalidInputError("labels must be non-empty strings")
-    seen, dupes = set(), []
+    # Case-insensitive: "cat" and "Cat" embed almost alike, so keeping both would split one class's probability.
+    first: dict[str, str] = {}
+    dupes = []
     for label in cleaned:
-        if label in seen:
-            dupes.append(label)
-        seen.add(label)
+        key = label.casefold()
+        if key in first:
+            dupes.append(label if label == first[key] else f"{first[key]}/{label}")
+        first.setdefault(key, label)
     if dupes:
-        raise InvalidInputError(f"duplicate labels: {sorted(set(dupes))}")
+        raise InvalidInputError(f"duplicate labels (case-insensitive): {', '.join(dict.fromkeys(dupes))}")
     return cleaned
 
 

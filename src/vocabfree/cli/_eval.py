@@ -15,21 +15,22 @@ from vocabfree.cli._output import (
     ModelOption,
     PrecisionOption,
     calibrate_flag,
+    emit_results,
     load_model_from_options,
-    print_json,
     print_table,
+    result_item,
 )
-from vocabfree.models import DEFAULT_MODEL
 
 
 def register(app: typer.Typer) -> None:
-    eval_app = typer.Typer(no_args_is_help=True, help="Evaluate on a labelled dataset (path,label CSV).")
+    eval_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                           help="Evaluate on a labelled dataset (path,label CSV).")
     app.add_typer(eval_app, name="eval")
 
     @eval_app.command("zero-shot")
     def zero_shot(
         dataset: Annotated[Path, typer.Option(help="Labelled CSV (path,label) or folder-per-class directory.")],
-        model: ModelOption = DEFAULT_MODEL,
+        model: ModelOption = None,
         templates: Annotated[str, typer.Option(help="openai (80), openai-7, photo, none, or a file.")] = "openai",
         describe: DescribeOption = "auto",
         calibrate: CalibrateOption = "auto",
@@ -41,18 +42,22 @@ def register(app: typer.Typer) -> None:
         json_: JsonOption = False,
     ) -> None:
         """Zero-shot top-1 / top-5 / cluster accuracy over the dataset's class names."""
+        from vocabfree.cli._classify import check_zero_shot_options
         from vocabfree.data import read_labelled
         from vocabfree.evaluation import evaluate_zero_shot
+        from vocabfree.models import DEFAULT_MODEL
 
         data = read_labelled(dataset)
+        check_zero_shot_options(data.classes, templates, describe)
+        calibration = calibrate_flag(calibrate)
         if limit is not None:
             data = data.subset(limit=limit)
-        vlm = load_model_from_options(model, device, precision)
+        vlm = load_model_from_options(model or DEFAULT_MODEL, device, precision)
         result = evaluate_zero_shot(vlm, data, templates=templates, descriptions=describe,
-                                    calibrate=calibrate_flag(calibrate), batch_size=batch_size, cache_dir=cache_dir,
+                                    calibrate=calibration, batch_size=batch_size, cache_dir=cache_dir,
                                     progress=not json_)
         if json_:
-            print_json(result)
+            emit_results("eval zero-shot", vlm.name, [result_item(str(dataset), None, **result)], fmt="json")
         else:
             print_table([(k, v) for k, v in result.items()], ("metric", "value"))
 

@@ -7,24 +7,20 @@ from typing import Annotated
 
 import typer
 
+from vocabfree.cli._demo import default_cache_dir
 from vocabfree.cli._output import (
     DeviceOption,
     JsonOption,
     ModelOption,
     PrecisionOption,
+    emit_results,
     load_model_from_options,
-    print_json,
     print_table,
+    result_item,
+    usage_error,
 )
-from vocabfree.models import DEFAULT_MODEL
 
 METRIC_COLUMNS = (("cluster_accuracy", "CA"), ("semantic_similarity", "SS"), ("semantic_iou", "IoU"))
-
-
-def _default_cache() -> Path:
-    import os
-
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vocabfree"
 
 
 def register_eval(eval_app: typer.Typer) -> None:
@@ -37,7 +33,7 @@ def register_eval(eval_app: typer.Typer) -> None:
         db: Annotated[Path | None, typer.Option(help="Caption database (needed by cased, closest-caption).")] = None,
         method: Annotated[list[str] | None, typer.Option(
             help="cased, closest-caption, wordnet, english-words, imagenet; repeat with --table.")] = None,
-        model: ModelOption = DEFAULT_MODEL,
+        model: ModelOption = None,
         k: Annotated[int, typer.Option("-k", "--k", min=1, help="Captions retrieved per image.")] = 10,
         alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="CaSED image-view weight.")] = 0.7,
         lexicon: Annotated[str, typer.Option(help="Candidate POS filter: wordnet or none.")] = "wordnet",
@@ -52,24 +48,26 @@ def register_eval(eval_app: typer.Typer) -> None:
     ) -> None:
         """Cluster accuracy, semantic similarity, semantic IoU and candidates per image, with no class list."""
         from vocabfree.data import read_labelled
-        from vocabfree.database import CaptionDatabase
+        from vocabfree.database import CaptionDatabase, read_manifest
         from vocabfree.evaluation_vocab import METHODS, evaluate_vocabulary_free
+        from vocabfree.models import model_for_artefact
         from vocabfree.models.cache import encode_images_cached
         from vocabfree.models.sentence import load_sentence_encoder
 
         methods = list(method or ["cased"])
         unknown = [m for m in methods if m not in METHODS]
         if unknown:
-            raise typer.BadParameter(f"unknown method(s) {unknown}; use {', '.join(METHODS)}")
+            raise usage_error(f"unknown method(s) {unknown}; use {', '.join(METHODS)}")
         if not table and (len(methods) > 1 or len(dataset) > 1):
-            raise typer.BadParameter("several --dataset/--method values need --table")
+            raise usage_error("several --dataset/--method values need --table")
         if lexicon not in ("wordnet", "none"):
-            raise typer.BadParameter("--lexicon must be wordnet or none")
-        cache = cache_dir or _default_cache()
-        vlm = load_model_from_options(model, device, precision)
+            raise usage_error("--lexicon must be wordnet or none")
+        cache = cache_dir or default_cache_dir()
+        recorded = read_manifest(db).model if db is not None else None
+        vlm = load_model_from_options(model_for_artefact(model, recorded, f"database {db}"), device, precision)
         database = CaptionDatabase.open(db, model=vlm) if db is not None else None
         encoder = load_sentence_encoder()
-        results = []
+        results, sources = [], []
         for path in dataset:
             data = read_labelled(path)
             if limit is not None:
@@ -79,11 +77,13 @@ def register_eval(eval_app: typer.Typer) -> None:
             for m in methods:
                 params = {"k": k, "alpha": alpha, "lexicon": None if lexicon == "none" else "wordnet"} \
                     if m == "cased" else ({"k": k} if m == "closest-caption" else {})
+                sources.append(str(path))
                 results.append(evaluate_vocabulary_free(
                     vlm, data, m, database, image_embeddings=emb, vocab_cache_dir=cache / "vocab",
                     sentence_encoder=encoder, batch_size=batch_size, progress=not json_, **params))
         if json_:
-            print_json(results if table else results[0])
+            emit_results("eval vocab-free", vlm.name,
+                         [result_item(src, None, **r) for src, r in zip(sources, results, strict=True)], fmt="json")
         elif table:
             names = list(dict.fromkeys(r["dataset"] for r in results))
             header = ["method", *[f"{d} {short}" for d in names for _, short in METRIC_COLUMNS], "candidates"]

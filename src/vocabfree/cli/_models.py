@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from vocabfree.cli._output import JsonOption, print_json, print_table
+from vocabfree.cli._output import JsonOption, emit_results, print_table, result_item
 
 
 def register(app: typer.Typer) -> None:
-    models_app = typer.Typer(no_args_is_help=True, help="List the model backends.")
+    models_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="List the model backends.")
     app.add_typer(models_app, name="models")
 
     @models_app.command("list")
@@ -19,10 +19,12 @@ def register(app: typer.Typer) -> None:
         json_: JsonOption = False,
     ) -> None:
         """List registered model names (prefixes like hf: take a hub id or a directory)."""
-        from vocabfree.models import list_models
+        from vocabfree.models import DEFAULT_MODEL, list_models
 
-        entries = [{"name": e.name, "description": e.description} for e in list_models(pattern)]
+        entries = list_models(pattern)
         if json_:
-            print_json(entries)
+            emit_results("models list", None, [result_item(e.name, None, description=e.description) for e in entries],
+                         fmt="json")
         else:
-            print_table([(e["name"], e["description"]) for e in entries], ("model", "description"))
+            print_table([(e.name, e.description) for e in entries], ("model", "description"))
+            typer.echo(f"\ndefault (no --model and no database/probe): {DEFAULT_MODEL}")

@@ -47,12 +47,13 @@ def read_labelled_csv(path: str | Path, *, path_column: str = "path", label_colu
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"{path}: dataset CSV not found")
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheet exports start with a BOM
         reader = csv.DictReader(f)
         missing = {path_column, label_column} - set(reader.fieldnames or [])
         if missing:
             raise InvalidInputError(f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}")
-        rows = [(row[path_column], row[label_column]) for row in reader]
+        rows = [(row[path_column] or "", row[label_column] or "") for row in reader]
+        rows = [(p.strip(), label) for p, label in rows if p.strip() or label.strip()]  # blank lines: skipped
     if not rows:
         raise InvalidInputError(f"{path}: no rows")
     paths = tuple((path.parent / p).resolve() if not Path(p).is_absolute() else Path(p) for p, _ in rows)
@@ -60,7 +61,11 @@ def read_labelled_csv(path: str | Path, *, path_column: str = "path", label_colu
         absent = [str(p) for p in paths if not p.is_file()]
         if absent:
             raise InvalidInputError(f"{path}: {len(absent)} image file(s) missing, e.g. {absent[:3]}")
-    return LabelledImages(paths, tuple(label.strip() for _, label in rows), name=path.parent.name)
+    labels = tuple((label or "").strip() for _, label in rows)
+    if blank := [i + 2 for i, label in enumerate(labels) if not label]:
+        raise InvalidInputError(f"{path}: empty label on line(s) {blank[:5]}")
+    # The dataset's name: its folder (caltech101/test.csv -> caltech101); resolved, so ./test.csv is named too.
+    return LabelledImages(paths, labels, name=path.resolve().parent.name or path.stem)
 
 
 def read_image_folder(root: str | Path) -> LabelledImages:

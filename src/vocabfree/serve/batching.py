@@ -101,7 +101,8 @@ class MicroBatcher(Generic[T, R]):
         if queue.qsize() >= self.max_queue:
             raise OverloadedError(f"server busy: {queue.qsize()} requests are already waiting; retry shortly")
         weight = self.weight(item)
-        if self.max_queue_weight is not None and self._queued_weight + weight > self.max_queue_weight and queue.qsize():
+        budget = self.max_queue_weight
+        if budget is not None and self._queued_weight and self._queued_weight + weight > budget:  # one always fits
             raise OverloadedError(
                 f"server busy: {self._queued_weight:,} bytes of images are already waiting; retry shortly"
             )

@@ -109,7 +109,7 @@ def parse_url(url: str) -> ParsedURL:
     if port == 0:
         raise InvalidInputError(f"image URL {shown}: port 0 is not a valid port")
     host = parts.hostname
-    address = _as_ip(host)
+    address = _as_ip(host) if "%" not in host else None  # no IPv6 zone ids: they name local interfaces
     if address is None and ("[" in parts.netloc or ":" in host or "%" in host):
         raise InvalidInputError(f"image URL {shown}: malformed IP address {host!r}")
     host = str(address) if address is not None else check_host_name(host, shown)

@@ -111,7 +111,7 @@ class ServeSettings:
         if not 0 < self.port < 65536:
             raise InvalidInputError(f"ServeSettings.port must be in 1..65535, got {self.port}")
         _check_formats(self.image_formats)
-        if any(not key or key != key.strip() or not key.isprintable() for key in self.api_keys):
+        if any(not key or not key.isprintable() or any(c.isspace() for c in key) for key in self.api_keys):
             raise InvalidInputError("ServeSettings.api_keys: keys must be non-empty printable text without spaces")
 
     @property

@@ -4,6 +4,8 @@
 #   docker run --rm -p 8000:8000 vocabfree                                  # local model, zero-shot
 #   docker run --rm -p 8000:8000 -v /srv/vocabfree:/data:ro \
 #       -e VOCABFREE_DB=/data/db vocabfree                                  # + vocabulary-free
+#   docker run --rm -p 127.0.0.1:8000:8000 --ulimit nofile=65536:65536 \
+#       --env-file /etc/vocabfree/vocabfree.env vocabfree                   # API keys (VOCABFREE_API_KEYS), fds
 #
 # GPU variant (host needs the NVIDIA driver and the NVIDIA container toolkit): install CUDA torch wheels
 # instead of the CPU ones, run with --gpus and pick the device:

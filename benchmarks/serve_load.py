@@ -13,7 +13,14 @@ on a small machine it competes with the server for CPU; compare rows of one run,
     python benchmarks/serve_load.py --model test-tiny     # no weights needed (plumbing overhead only)
     python benchmarks/serve_load.py --fallback-tiny       # local if it loads, else test-tiny (says so)
     python benchmarks/serve_load.py --endpoint embed      # image embedding only (no label scoring)
-    python benchmarks/serve_load.py --endpoint embed      # image embedding only (no label scoring)
+    python benchmarks/serve_load.py --scenario mixed      # 8 ordinary clients, alone and beside one sending
+                                                          # 1,000 new 200-character labels per request
+    python benchmarks/serve_load.py --scenario big-png    # 32 concurrent 39.7-megapixel tiny PNGs: peak RSS
+
+``--scenario mixed`` reports the ordinary clients' p95 alone and beside the heavy client (and their ratio),
+and what the heavy client got (status counts); ``--label-budget`` raises the server's per-request label
+budget so the heavy requests are accepted and must share the model instead of being refused with 413.
+``--scenario big-png`` reports the server's idle RSS and its peak RSS while answering (Linux /proc).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import io
 import itertools
 import os
 import platform
@@ -29,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +93,7 @@ def load_images(count: int) -> list[tuple[str, bytes]]:
 class Server:
     """``python -m vocabfree.serve`` in a subprocess, configured through VOCABFREE_* variables."""
 
-    def __init__(self, model: str, max_batch: int, max_wait_ms: float, log: Path):
+    def __init__(self, model: str, max_batch: int, max_wait_ms: float, log: Path, extra_env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -95,6 +104,7 @@ class Server:
             "VOCABFREE_MAX_BATCH": str(max_batch),
             "VOCABFREE_MAX_WAIT_MS": str(max_wait_ms),
             "VOCABFREE_LOG_LEVEL": "warning",
+            **(extra_env or {}),
         }
         self.log = open(log, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -118,6 +128,16 @@ class Server:
         (stats,) = httpx.get(self.url + "/health", timeout=10).json()["batching"].values()
         return stats["batches"], stats["items"]
 
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        """Resident memory of the server process (VmRSS now, VmHWM peak since ``reset_peak``), in KiB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+        raise RuntimeError(f"no {field} in /proc/{self.proc.pid}/status")
+
+    def reset_peak(self) -> None:
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux)
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -129,9 +149,19 @@ class Server:
 
 
 async def run_clients(
-    url: str, images, labels: str, clients: int, total: int, max_seconds: float, endpoint: str = "classify"
+    url: str,
+    images,
+    labels,
+    clients: int,
+    total: int,
+    max_seconds: float,
+    endpoint: str = "classify",
+    statuses: dict | None = None,
 ):
-    """N clients share a counter of ``total`` requests; stop early at ``max_seconds``. Returns latencies etc."""
+    """N clients share a counter of ``total`` requests; stop early at ``max_seconds``. Returns latencies etc.
+
+    ``labels`` is a string or a function giving each request's labels; ``statuses`` collects status counts.
+    """
     latencies: list[float] = []
     failures: list[str] = []  # the first failure, shown so an error count is never a mystery
     errors = 0
@@ -148,12 +178,15 @@ async def run_clients(
                 issued += 1
                 t0 = time.perf_counter()
                 try:
+                    text = labels() if callable(labels) else labels
                     response = await client.post(
                         f"/v1/{endpoint}",
                         files={"file": (name, data, "image/jpeg")},
-                        data={"labels": labels} if endpoint == "classify" else {},
+                        data={"labels": text} if endpoint == "classify" else {},
                     )
                     ok = response.status_code == 200
+                    if statuses is not None:
+                        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                     if not ok and not failures:
                         failures.append(f"HTTP {response.status_code}: {response.text[:300]}")
                 except httpx.HTTPError as exc:
@@ -168,6 +201,100 @@ async def run_clients(
         if failures:
             print(f"# first failure: {failures[0]}", file=sys.stderr)
         return latencies, errors, time.perf_counter() - start
+
+
+def heavy_labels(count: int = 1000, chars: int = 200) -> str:
+    """``count`` never-seen labels of ``chars`` characters each, one per line (the abusive request)."""
+    return "\n".join((uuid.uuid4().hex + " " + "lorem ipsum dolor " * 12)[:chars] for _ in range(count))
+
+
+def percentile95(latencies: list[float]) -> float:
+    lat = sorted(latencies) or [float("nan")]
+    return lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))] * 1000
+
+
+def scenario_mixed(args, images) -> None:
+    env = {}
+    if args.label_budget:
+        budget = str(args.label_budget)
+        env = {"VOCABFREE_MAX_LABEL_BUDGET": budget, "VOCABFREE_LABEL_QUEUE_CHARS": budget}
+    server = Server(args.model, args.max_batch, args.max_wait_ms, args.log_dir / "serve_load_mixed.log", env)
+    heavy_statuses: dict[int, int] = {}
+
+    async def beside_heavy():
+        stop = asyncio.Event()
+
+        async def heavy() -> None:
+            name, data = images[0]
+            async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+                while not stop.is_set():
+                    response = await client.post(
+                        "/v1/classify", files={"file": (name, data, "image/jpeg")}, data={"labels": heavy_labels()}
+                    )
+                    heavy_statuses[response.status_code] = heavy_statuses.get(response.status_code, 0) + 1
+
+        task = asyncio.ensure_future(heavy())
+        await asyncio.sleep(1.0)  # the heavy request is in the server first
+        try:
+            return await run_clients(server.url, images, args.labels, 8, args.requests, args.max_seconds)
+        finally:
+            stop.set()
+            task.cancel()
+
+    try:
+        server.wait_ready(300)
+        asyncio.run(run_clients(server.url, images, args.labels, 4, 8, 60))  # warm-up: labels cached
+        alone: list[float] = []
+        beside: list[float] = []
+        errors = [0, 0]
+        for _ in range(args.repeats):  # interleaved, so drifting background load hits both alike
+            lat, err, _ = asyncio.run(run_clients(server.url, images, args.labels, 8, args.requests, args.max_seconds))
+            alone += lat
+            errors[0] += err
+            lat, err, _ = asyncio.run(beside_heavy())
+            beside += lat
+            errors[1] += err
+        health = httpx.get(server.url + "/health", timeout=10).json()["batching"]
+    finally:
+        server.stop()
+    p_alone, p_beside = percentile95(alone), percentile95(beside)
+    print(f"\nModel `{args.model}`, 8 ordinary clients ({len(args.labels.split(','))} labels), label budget "
+          f"{args.label_budget or 'default'}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} after.\n")
+    print("| ordinary clients | requests | p50 ms | p95 ms | errors |\n|---|---|---|---|---|")
+    for what, lat, err in (("alone", alone, errors[0]), ("beside the heavy client", beside, errors[1])):
+        print(f"| {what} | {len(lat)} | {statistics.median(lat) * 1000:.0f} | {percentile95(lat):.0f} | {err} |")
+    print(f"\np95 ratio beside/alone: {p_beside / p_alone:.2f}; heavy client (1,000 new 200-character labels per "
+          f"request) got {dict(sorted(heavy_statuses.items()))}; server text stats: "
+          f"{ {k: v for s in health.values() for k, v in s.items() if k.startswith(('text', 'label'))} }")
+    if errors[1] or errors[0]:
+        sys.exit(1)
+
+
+def scenario_big_png(args) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (6300, 6300), (200, 30, 40)).save(buffer, "PNG", optimize=True)  # 39.7 MP
+    data = buffer.getvalue()
+    server = Server(args.model, args.max_batch, args.max_wait_ms, args.log_dir / "serve_load_bigpng.log")
+    try:
+        server.wait_ready(300)
+        asyncio.run(run_clients(server.url, load_images(8), args.labels, 4, 8, 60))  # warm-up, ordinary photos
+        time.sleep(2)
+        idle = server.rss_kib()
+        server.reset_peak()
+        lat, errors, seconds = asyncio.run(
+            run_clients(server.url, [("big.png", data)], args.labels, 32, 32, args.max_seconds)
+        )
+        peak, after = server.rss_kib("VmHWM"), server.rss_kib()
+    finally:
+        server.stop()
+    print(f"\nModel `{args.model}`, 32 concurrent uploads of a {len(data):,}-byte 6300x6300 RGB PNG; "
+          f"{os.cpu_count()} CPUs.\n")
+    print("| idle RSS MiB | peak RSS MiB | peak / idle | RSS after MiB | requests | errors | p95 ms | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {idle / 1024:.0f} | {peak / 1024:.0f} | {peak / idle:.2f} | {after / 1024:.0f} | {len(lat)} | {errors} "
+          f"| {percentile95(lat):.0f} | {seconds:.1f} |")
 
 
 def main() -> None:
@@ -192,7 +319,13 @@ def main() -> None:
         "--repeats", type=int, default=1, help="run every cell this many times (interleaved) and pool the measurements"
     )
     parser.add_argument("--log-dir", type=Path, default=Path("/tmp"))
+    parser.add_argument("--scenario", choices=["clients", "mixed", "big-png"], default="clients")
+    parser.add_argument("--label-budget", type=int, default=0, help="mixed: server's max_label_budget (0: default)")
     args = parser.parse_args()
+    if args.scenario == "mixed":
+        return scenario_mixed(args, load_images(args.images))
+    if args.scenario == "big-png":
+        return scenario_big_png(args)
 
     images = load_images(args.images)
     load_before = os.getloadavg()[0]

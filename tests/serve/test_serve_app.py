@@ -42,7 +42,7 @@ def test_health_reports_models_and_batching(client):
     body = client.get("/health").json()
     assert body["status"] == "ok"
     assert body["models"] == ["test-tiny"]
-    assert body["batching"]["test-tiny"]["max_batch"] == 16
+    assert body["batching"]["test-tiny"]["max_batch"] == client.app.state.services.settings.max_batch
 
 
 def test_models_lists_capabilities(client, bare_client):

@@ -73,3 +73,16 @@ def test_unknown_model_fails_before_binding(serve_app, captured):
     assert result.exit_code != 0
     assert "unknown model 'no-such-model'" in str(result.exception)
     assert "app" not in captured  # uvicorn never started
+
+
+def test_api_keys_flag_is_repeatable_and_never_echoed(serve_app, captured):
+    result = CliRunner().invoke(
+        serve_app, ["serve", "--model", "test-tiny", "--api-key", "first-key", "--api-key", "second-key"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 API key(s) required" in result.output and "first-key" not in result.output
+    with TestClient(captured["app"]) as client:
+        assert client.app.state.services.settings.api_keys == ("first-key", "second-key")
+        assert client.get("/v1/models").status_code == 401
+        assert client.get("/v1/models", headers={"X-API-Key": "second-key"}).status_code == 200
+    assert captured["kwargs"]["limit_concurrency"] == 512  # the server-level limits travel with the app

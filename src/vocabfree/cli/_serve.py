@@ -51,6 +51,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--allow-private-urls/--public-urls-only", help="let image URLs reach private hosts"),
         ] = None,
         log_level: Annotated[str | None, typer.Option("--log-level", help="debug, info, warning")] = None,
+        api_key: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--api-key",
+                help="require this key on /v1 routes (repeat for several; VOCABFREE_API_KEYS=k1,k2 keeps keys "
+                "out of the process list)",
+            ),
+        ] = None,
         config: Annotated[
             Path | None, typer.Option("--config", "-c", help="TOML file with settings (keys = field names)")
         ] = None,
@@ -58,8 +66,7 @@ def register(app: typer.Typer) -> None:
         """Serve the HTTP API and web page: zero-shot and vocabulary-free classification, captions, embeddings."""
         import logging
 
-        import uvicorn
-
+        from vocabfree.serve import server
         from vocabfree.serve.app import create_app
         from vocabfree.serve.services import Services
         from vocabfree.serve.settings import MiB, ServeSettings
@@ -80,16 +87,10 @@ def register(app: typer.Typer) -> None:
             root_path=root_path,
             allow_private_urls=allow_private_urls,
             log_level=log_level,
+            api_keys=tuple(api_key) if api_key else None,
         )
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         services = Services.build(settings)  # load before binding: a bad model/database fails here, briefly
-        typer.echo(f"vocabfree: serving {', '.join(settings.models)} on http://{settings.host}:{settings.port}/")
-        uvicorn.run(
-            create_app(services=services),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            root_path=settings.root_path,  # the server applies it (FastAPI's own parameter is deprecated)
-            proxy_headers=True,  # trust X-Forwarded-* from the reverse proxy (127.0.0.1 by default)
-            timeout_graceful_shutdown=10,
-        )
+        keys = f" ({len(settings.api_keys)} API key(s) required on /v1)" if settings.api_keys else ""
+        typer.echo(f"vocabfree: serving {', '.join(settings.models)} on http://{settings.host}:{settings.port}/{keys}")
+        server.run(create_app(services=services), settings)

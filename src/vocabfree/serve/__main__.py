@@ -13,22 +13,13 @@ from vocabfree.serve.settings import ServeSettings
 
 
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
-
+    from vocabfree.serve import server
     from vocabfree.serve.app import create_app
 
     args = sys.argv[1:] if argv is None else argv
     settings = ServeSettings.load(args[0] if args else None)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        proxy_headers=True,
-        root_path=settings.root_path,
-        timeout_graceful_shutdown=10,
-    )
+    server.run(create_app(settings), settings)
 
 
 if __name__ == "__main__":

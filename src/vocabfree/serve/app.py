@@ -7,7 +7,6 @@ startup (off the event loop) and keeps them on ``app.state.services``; two apps 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,59 +16,18 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vocabfree import __version__
-from vocabfree.serve.errors import PayloadTooLargeError, install_error_handlers
+from vocabfree.serve.errors import install_error_handlers
+from vocabfree.serve.middleware import ApiKeyMiddleware, BodyLimitMiddleware, BodyTimeoutMiddleware
 from vocabfree.serve.routers import caption, classify, embed, health
 from vocabfree.serve.schemas import CaptionRequest, ClassifyRequest, EmbedRequest
 from vocabfree.serve.services import Services
 from vocabfree.serve.settings import ServeSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
+ROUTERS = (health, classify, caption, embed)  # a new resource: one module in routers/ with a ``router``, listed here
 log = logging.getLogger("vocabfree.serve")
-
-
-class BodyLimitMiddleware:
-    """Refuse request bodies over ``max_bytes`` (413) before they are buffered, declared size or streamed."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            body = json.dumps(
-                {
-                    "error": "payload_too_large",
-                    "detail": f"request body of {int(declared):,} bytes exceeds the limit of {self.max_bytes:,} bytes",
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise PayloadTooLargeError(f"request body exceeds the limit of {self.max_bytes:,} bytes")
-            return message
-
-        await self.app(scope, limited_receive, send)
 
 
 def _add_request_schemas(app: FastAPI) -> None:
@@ -119,9 +77,12 @@ def create_app(settings: ServeSettings | None = None, *, services: Services | No
         "captioning and embeddings with frozen vision-language models. Web page at `/`.",
         lifespan=lifespan,
     )
+    # Outermost last: keys are checked first, then the body's time and size limits apply while it is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
     install_error_handlers(app)
-    for module in (health, classify, caption, embed):
+    for module in ROUTERS:
         app.include_router(module.router)
     _add_request_schemas(app)
 

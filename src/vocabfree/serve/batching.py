@@ -55,6 +55,8 @@ class MicroBatcher(Generic[T, R]):
         max_batch: int = 16,
         max_wait_s: float = 0.005,
         max_queue: int = 256,
+        max_queue_weight: int | None = None,
+        weight: Callable[[T], int] | None = None,
         name: str = "batcher",
     ):
         if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
@@ -64,7 +66,11 @@ class MicroBatcher(Generic[T, R]):
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
+        self.max_queue_weight = max_queue_weight
+        self.weight = weight or (lambda item: 0)
         self.name = name
+        self.running = False  # a batch is computing now
+        self._queued_weight = 0
         self.stats = BatchStats()
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -72,6 +78,15 @@ class MicroBatcher(Generic[T, R]):
     @property
     def pending(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
+
+    @property
+    def busy(self) -> bool:
+        """Work is waiting or computing (read from other threads: a momentary answer is all it needs)."""
+        return self.running or self.pending > 0
+
+    @property
+    def queued_weight(self) -> int:
+        return self._queued_weight
 
     def _ensure_worker(self) -> asyncio.Queue[tuple[T, asyncio.Future[R]]]:
         # Started lazily inside the running loop (the app's), so a batcher can be built outside any loop.
@@ -85,9 +100,21 @@ class MicroBatcher(Generic[T, R]):
         queue = self._ensure_worker()
         if queue.qsize() >= self.max_queue:
             raise OverloadedError(f"server busy: {queue.qsize()} requests are already waiting; retry shortly")
+        weight = self.weight(item)
+        budget = self.max_queue_weight
+        if budget is not None and self._queued_weight and self._queued_weight + weight > budget:  # one always fits
+            raise OverloadedError(
+                f"server busy: {self._queued_weight:,} bytes of images are already waiting; retry shortly"
+            )
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queued_weight += weight
         queue.put_nowait((item, future))
-        return await future
+        try:
+            return await future
+        finally:
+            if not future.done():
+                future.cancel()  # the waiter timed out or left: the batch skips this item
+            self._queued_weight -= weight
 
     async def aclose(self) -> None:
         """Stop the worker; requests still waiting fail instead of hanging."""
@@ -130,23 +157,31 @@ class MicroBatcher(Generic[T, R]):
             self.stats.batches += 1
             self.stats.items += len(items)
             self.stats.max_seen = max(self.stats.max_seen, len(items))
+            self.running = True
             try:
-                results = await loop.run_in_executor(self.executor, self._call, items)
-            except Exception as exc:
-                if len(batch) == 1:
-                    _settle(batch[0][1], exc=exc)
-                    continue
-                log.warning("%s: batch of %d failed (%s); retrying items one by one", self.name, len(batch), exc)
-                for item, future in batch:
-                    try:
-                        (result,) = await loop.run_in_executor(self.executor, self._call, [item])
-                    except Exception as item_exc:
-                        _settle(future, exc=item_exc)
-                    else:
-                        _settle(future, result=result)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                _settle(future, result=result)
+                await self._compute(loop, batch, items)
+            finally:
+                self.running = False
+
+    async def _compute(self, loop: asyncio.AbstractEventLoop, batch: list, items: list[T]) -> None:
+        """Run one batch; if it fails as a whole, retry its items one by one."""
+        try:
+            results = await loop.run_in_executor(self.executor, self._call, items)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc=exc)
+                return
+            log.warning("%s: batch of %d failed (%s); retrying items one by one", self.name, len(batch), exc)
+            for item, future in batch:
+                try:
+                    (result,) = await loop.run_in_executor(self.executor, self._call, [item])
+                except Exception as item_exc:
+                    _settle(future, exc=item_exc)
+                else:
+                    _settle(future, result=result)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            _settle(future, result=result)
 
     def _call(self, items: list[T]) -> Sequence[R]:
         results = self.fn(items)

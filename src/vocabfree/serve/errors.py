@@ -44,6 +44,30 @@ class PayloadTooLargeError(ServeError):
     status_code, code = 413, "payload_too_large"
 
 
+class LabelBudgetError(ServeError):
+    """A request's labels add up to more characters than one request may have encoded."""
+
+    status_code, code = 413, "label_budget_exceeded"
+
+
+class BusyError(ServeError):
+    """Too much label encoding is already waiting; this client should retry later (or reuse labels)."""
+
+    status_code, code, headers = 429, "busy", {"Retry-After": "2"}
+
+
+class UnauthorizedError(ServeError):
+    """No API key, or an unknown one."""
+
+    status_code, code, headers = 401, "unauthorized", {"WWW-Authenticate": 'Bearer realm="vocabfree"'}
+
+
+class RequestTimeoutError(ServeError):
+    """The client did not send its request body within ``body_timeout_s``."""
+
+    status_code, code, headers = 408, "request_timeout", {"Connection": "close"}
+
+
 class UnsupportedMediaTypeError(ServeError):
     """A body that is neither JSON nor multipart form data."""
 

@@ -155,6 +155,12 @@ class BatchingInfo(BaseModel):
     items: int
     mean_batch: float
     pending: int
+    pending_bytes: int = Field(0, description="memory held by images waiting for (or in) a batch")
+    text_jobs: int = Field(0, description="label sets / text lists encoded since start")
+    text_cancelled: int = Field(0, description="text jobs dropped because every request waiting on them left")
+    text_refused: int = Field(0, description="text jobs refused (429) because the text queue was full")
+    text_queued_chars: int = Field(0, description="label/text characters waiting to be encoded now")
+    label_cache_hits: int = 0
 
 
 class HealthResponse(BaseModel):

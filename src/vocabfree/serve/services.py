@@ -1,9 +1,12 @@
 """The loaded state of a running server: models, their batchers, database and captioner.
 
 ``Services.build(settings)`` runs once in the app's lifespan (models and database load at start, never per
-request) and the result lives on ``app.state.services``. All model work goes through one single-thread
-executor: backends are not guaranteed thread-safe, torch already uses every core inside one forward pass,
-and a single queue is what lets concurrent requests merge into batches.
+request) and the result lives on ``app.state.services``. Image work (micro-batches) runs on one inference
+thread; text work (label sets, ``/v1/embed`` texts) on its own thread with its own bounded queue
+(``labels.TextWork``). Both reach a model only through its ``ModelGate``: backends are not guaranteed
+thread-safe, torch already uses every core inside one forward pass, and the gate gives image batches
+priority over text chunks. Uploads are decoded on a small pool (bounded memory: a 40-megapixel PNG is
+large while it decodes) and reduced to the model's input size at once, so what waits in a queue is small.
 """
 
 from __future__ import annotations
@@ -11,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import numpy as np
@@ -25,14 +26,20 @@ from vocabfree.classify.results import Prediction, VocabularyFreePrediction
 from vocabfree.errors import ImageLoadError, UnknownBackendError
 from vocabfree.images import load_image
 from vocabfree.serve import dependencies as lib
-from vocabfree.serve import inputs
+from vocabfree.serve import fetch, inputs
 from vocabfree.serve.batching import MicroBatcher
 from vocabfree.serve.errors import InferenceTimeoutError, NotConfiguredError
+from vocabfree.serve.labels import GatedModel, ModelGate, TextWork
 from vocabfree.serve.settings import ServeSettings
 
 log = logging.getLogger("vocabfree.serve")
-T = TypeVar("T")
-ZERO_SHOT_CACHE = 64  # fitted label sets kept per model (a page's user repeats the same labels)
+DEFAULT_IMAGE_SIDE = 224  # input side assumed for a backend that does not say (``model.image_size``)
+DECODE_WORKERS = 2  # concurrent decodes: bounds the transient memory of large uploads
+
+
+def image_bytes(image: Image.Image) -> int:
+    """Memory an image holds while it waits for the model (Pillow keeps RGB as 4 bytes per pixel)."""
+    return image.width * image.height * 4
 
 
 class ModelEngine:
@@ -51,6 +58,7 @@ class ModelEngine:
         self.name: str = model.name
         self.settings = settings
         self.executor = executor
+        self.image_side: int = int(getattr(model, "image_size", None) or DEFAULT_IMAGE_SIDE)
         self.vocabulary_free = lib.build_vocabulary_free(model, database) if database is not None else None
         self.captioner = captioner
         batch = {
@@ -60,15 +68,30 @@ class ModelEngine:
             "max_queue": settings.max_queue,
         }
         self.image_batcher: MicroBatcher[Image.Image, np.ndarray] = MicroBatcher(
-            self._encode_images, name=f"{self.name}/images", **batch
+            self._encode_images,
+            name=f"{self.name}/images",
+            max_queue_weight=settings.max_queue_bytes,
+            weight=image_bytes,
+            **batch,
         )
         self.open_batcher: MicroBatcher[tuple[np.ndarray, int], VocabularyFreePrediction] = MicroBatcher(
             self._predict_open, name=f"{self.name}/vocabulary-free", **batch
         )
         self.caption_batcher: MicroBatcher[Image.Image, str] = MicroBatcher(
-            self._generate, name=f"{self.name}/captions", **batch
+            self._generate,
+            name=f"{self.name}/captions",
+            max_queue_weight=settings.max_queue_bytes,
+            weight=image_bytes,
+            **batch,
         )
-        self._zero_shot: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        batchers = (self.image_batcher, self.open_batcher, self.caption_batcher)
+        self.gate = ModelGate(lambda: any(b.busy for b in batchers))
+        self.texts = TextWork(
+            GatedModel(model, self.gate),
+            queue_chars=settings.label_queue_chars,
+            cache_size=settings.label_cache_size,
+            name=f"{self.name}-text",
+        )
 
     @property
     def caption_method(self) -> str:
@@ -79,19 +102,22 @@ class ModelEngine:
     # -- functions run on the executor (plain, blocking) -----------------------------------------------
 
     def _encode_images(self, images: list[Image.Image]) -> list[np.ndarray]:
-        embeddings = self.model.encode_images(images, batch_size=max(len(images), 1))  # (N, D)
+        with self.gate.urgent():
+            embeddings = self.model.encode_images(images, batch_size=max(len(images), 1))  # (N, D)
         return list(np.asarray(embeddings, dtype=np.float32))
 
     def _predict_open(self, items: list[tuple[np.ndarray, int]]) -> list[VocabularyFreePrediction]:
         # One call for the whole batch at the largest k asked, then each answer trimmed to its own k.
         top_k = max(k for _, k in items)
-        predictions = lib.predict_vocabulary_free(self.vocabulary_free, np.stack([e for e, _ in items]), top_k)
+        with self.gate.urgent():
+            predictions = lib.predict_vocabulary_free(self.vocabulary_free, np.stack([e for e, _ in items]), top_k)
         return [
             replace(p, labels=p.labels[:k], scores=p.scores[:k]) for p, (_, k) in zip(predictions, items, strict=True)
         ]
 
     def _generate(self, images: list[Image.Image]) -> list[str]:
-        return lib.generate_captions(self.captioner, images)
+        with self.gate.urgent():
+            return lib.generate_captions(self.captioner, images)
 
     def warm_up(self) -> None:
         """Run every configured task once on a blank image (blocking; at startup).
@@ -101,6 +127,8 @@ class ModelEngine:
         """
         probe = Image.new("RGB", (64, 64), (127, 127, 127))
         embeddings = np.stack(self._encode_images([probe]))  # (1, D)
+        # A first label set loads what label encoding needs once (WordNet, calibration references).
+        lib.fit_zero_shot(self.texts.model, ("object",), self.settings.templates)
         if self.vocabulary_free is not None:
             self._predict_open([(embeddings[0], 1)])
         if self.captioner is not None:
@@ -116,35 +144,36 @@ class ModelEngine:
                 f"{what} did not finish within {self.settings.request_timeout_s:g} s (server busy); retry"
             ) from None
 
-    async def _run(self, fn: Callable[..., T], *args: Any, what: str) -> T:
-        loop = asyncio.get_running_loop()
-        return await self._timed(loop.run_in_executor(self.executor, fn, *args), what)
-
     async def embed_image(self, image: Image.Image) -> np.ndarray:
         """(D,) embedding of one image, computed in a micro-batch with concurrent requests."""
         return await self._timed(self.image_batcher.submit(image), "image encoding")
 
     async def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """(N, D) text embeddings."""
-        out = await self._run(self.model.encode_texts, texts, what="text encoding")
+        """(N, D) text embeddings, encoded on the text thread (yielding to image batches)."""
+        gated = self.texts.model
+        chars = sum(len(t) for t in texts)
+        out = await self._timed(self.texts.run(object(), lambda: gated.encode_texts(texts), chars), "text encoding")
         return np.asarray(out, dtype=np.float32)
 
-    async def classify(self, image: Image.Image, labels: tuple[str, ...], top_k: int) -> Prediction:
-        embedding = await self.embed_image(image)
-        classifier = self._zero_shot.get(labels)
-        if classifier is None:
-            classifier = await self._run(
-                lib.fit_zero_shot, self.model, labels, self.settings.templates, what="label encoding"
-            )
-            self._zero_shot[labels] = classifier
-            while len(self._zero_shot) > ZERO_SHOT_CACHE:
-                self._zero_shot.popitem(last=False)
-        else:
-            self._zero_shot.move_to_end(labels)
-        # Scoring one embedding against cached label embeddings is a small matrix product: no model call.
-        (prediction,) = await asyncio.to_thread(
-            lib.predict_zero_shot, classifier, embedding[None], min(top_k, len(labels))
+    async def label_set(self, labels: tuple[str, ...]) -> Any:
+        """The zero-shot classifier for ``labels``: cached, or fitted on the text thread (not timed here)."""
+        gated, templates = self.texts.model, self.settings.templates
+        return await self.texts.run(
+            ("zero-shot", labels),
+            lambda: lib.fit_zero_shot(gated, labels, templates),
+            sum(len(label) for label in labels),
+            cache=True,
         )
+
+    async def classify(self, image: Image.Image, labels: tuple[str, ...], top_k: int) -> Prediction:
+
+        async def run() -> tuple[Any, np.ndarray]:
+            # Labels first: a refused label set (429) costs no image work. One deadline covers both.
+            return await self.label_set(labels), await self.image_batcher.submit(image)
+
+        classifier, embedding = await self._timed(run(), "classification")
+        # Scoring one embedding against cached label embeddings is a small matrix product: no model call.
+        (prediction,) = lib.predict_zero_shot(classifier, embedding[None], min(top_k, len(labels)))
         return prediction
 
     async def classify_open(self, image: Image.Image, top_k: int) -> VocabularyFreePrediction:
@@ -172,6 +201,7 @@ class ModelEngine:
     async def aclose(self) -> None:
         for batcher in (self.image_batcher, self.open_batcher, self.caption_batcher):
             await batcher.aclose()
+        self.texts.close()
 
 
 class Services:
@@ -182,12 +212,9 @@ class Services:
         self.engines = engines
         self.executor = executor
         self.started = time.monotonic()
-        self.http = httpx.AsyncClient(
-            timeout=settings.url_timeout_s,
-            headers={"User-Agent": "vocabfree-serve"},
-            limits=httpx.Limits(max_connections=16),
-            trust_env=False,  # never route fetches through a proxy from the environment
-        )
+        self.http: httpx.AsyncClient = fetch.make_client(settings)
+        self.resolve: fetch.Resolver = fetch.system_resolve  # tests swap in a stub resolver
+        self.decoder = ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="vocabfree-decode")
 
     @classmethod
     def build(cls, settings: ServeSettings) -> Services:
@@ -230,21 +257,35 @@ class Services:
             )
         return self.engines[name]
 
-    async def load_image(self, ref: lib.ImageRef) -> Image.Image:
-        """Fetch (if a URL) and decode an image off the event loop, enforcing the pixel limit."""
-        data = ref.data if ref.data is not None else await inputs.fetch_url(self.http, ref.url or "", self.settings)
-        return await asyncio.to_thread(_decode, data, self.settings.max_pixels)
+    async def load_image(self, ref: lib.ImageRef, engine: ModelEngine | None = None) -> Image.Image:
+        """Fetch (if a URL) and decode an image off the event loop: pixel limit, format whitelist, and reduced
+        to about twice ``engine``'s input side (the default model's when not given)."""
+        if ref.data is not None:
+            data = ref.data
+        else:
+            data = await fetch.fetch_url(self.http, ref.url or "", self.settings, resolve=self.resolve)
+        side = (engine or self.engine(None)).image_side
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.decoder, _decode, data, self.settings, side)
 
     async def aclose(self) -> None:
         for engine in {id(e): e for e in self.engines.values()}.values():
             await engine.aclose()
         await self.http.aclose()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.decoder.shutdown(wait=False, cancel_futures=True)
 
 
-def _decode(image: inputs.ImageBytes, max_pixels: int) -> Image.Image:
+def _openers(formats: tuple[str, ...]) -> list[str]:
+    """Pillow's ``Image.open(formats=...)`` raises KeyError for a name that has no opener of its own: MPO
+    files (phone JPEGs) are opened by the JPEG plugin, so "MPO" maps to "JPEG"."""
+    return sorted({"JPEG" if f == "MPO" else f for f in formats})
+
+
+def _decode(image: inputs.ImageBytes, settings: ServeSettings, side: int) -> Image.Image:
+    formats = _openers(settings.image_formats)
     try:
-        return load_image(image.data, max_pixels=max_pixels)
+        return load_image(image.data, max_pixels=settings.max_pixels, formats=formats, min_side=side)
     except ImageLoadError as exc:
         # load_image names raw bytes "<N bytes>"; say which upload/URL it was instead.
         raise type(exc)(f"{image.name}: {str(exc).split(': ', 1)[-1]}") from exc

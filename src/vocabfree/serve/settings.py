@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from vocabfree.errors import InvalidInputError
+from vocabfree.images import WEB_FORMATS
 
 ENV_PREFIX = "VOCABFREE_"
 MiB = 1024 * 1024
@@ -40,9 +41,10 @@ class ServeSettings:
     log_level: str = "info"
 
     # Micro-batching: requests arriving within ``max_wait_ms`` of each other share one forward pass.
-    max_batch: int = 16  # 1 turns batching off
+    max_batch: int = 32  # 1 turns batching off; batches grow with load up to this
     max_wait_ms: float = 5.0
     max_queue: int = 256  # requests waiting beyond this answer 503 instead of piling up
+    max_queue_bytes: int = 256 * MiB  # decoded pixels waiting for the model; beyond it new images answer 503
 
     # Input limits (each violation is a 4xx naming the limit).
     max_upload_bytes: int = 10 * MiB  # one image, after base64 decoding
@@ -52,7 +54,22 @@ class ServeSettings:
     max_texts: int = 256  # texts per /v1/embed request
     max_text_chars: int = 1000
     max_top_k: int = 100
+    max_label_budget: int = 20_000  # characters over all of a request's labels (labels x length); 413 beyond
+    label_queue_chars: int = 100_000  # label characters waiting to be encoded, all requests; 429 beyond
+    label_cache_size: int = 64  # label sets kept encoded per model (least recently used dropped first)
     request_timeout_s: float = 30.0  # inference wait per request; past it the request answers 503
+    image_formats: tuple[str, ...] = tuple(sorted(WEB_FORMATS))  # Pillow decoders uploads may reach
+
+    # Access control: with keys set, every route but /health needs one (Authorization: Bearer / X-API-Key).
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+
+    # HTTP server (uvicorn) guards against slow or abusive clients.
+    header_timeout_s: float = 10.0  # a request's headers must arrive within this (slowloris)
+    body_timeout_s: float = 30.0  # ... and its body within this; else 408
+    keep_alive_s: int = 5  # idle keep-alive connections close after this
+    max_connections: int = 512  # concurrent connections + requests; beyond it uvicorn answers 503
+    max_header_bytes: int = 16_384  # largest request head (line + headers)
+    access_log_per_s: float = 20.0  # access-log lines per second; beyond it lines are counted, not written
 
     # Fetching images by URL.
     allow_urls: bool = True
@@ -74,17 +91,28 @@ class ServeSettings:
             "max_text_chars",
             "max_top_k",
             "url_max_redirects",
+            "max_queue_bytes",
+            "max_label_budget",
+            "label_queue_chars",
+            "label_cache_size",
+            "keep_alive_s",
+            "max_connections",
+            "max_header_bytes",
         ):
             value = getattr(self, name)
             minimum = 0 if name == "url_max_redirects" else 1
             if not isinstance(value, int) or value < minimum:
                 raise InvalidInputError(f"ServeSettings.{name} must be an integer >= {minimum}, got {value!r}")
-        for name in ("max_wait_ms", "request_timeout_s", "url_timeout_s"):
+        for name in ("max_wait_ms", "request_timeout_s", "url_timeout_s", "header_timeout_s", "body_timeout_s",
+                     "access_log_per_s"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or value < 0 or (name != "max_wait_ms" and value == 0):
                 raise InvalidInputError(f"ServeSettings.{name} must be a positive number, got {value!r}")
         if not 0 < self.port < 65536:
             raise InvalidInputError(f"ServeSettings.port must be in 1..65535, got {self.port}")
+        _check_formats(self.image_formats)
+        if any(not key or not key.isprintable() or any(c.isspace() for c in key) for key in self.api_keys):
+            raise InvalidInputError("ServeSettings.api_keys: keys must be non-empty printable text without spaces")
 
     @property
     def default_model(self) -> str:
@@ -135,6 +163,19 @@ class ServeSettings:
         return replace(self, **changes)
 
 
+def _check_formats(formats: tuple[str, ...]) -> None:
+    from PIL import Image
+
+    Image.init()  # registers every plugin Pillow has
+    known = set(Image.OPEN) | {"MPO"}  # MPO (phone JPEGs) is opened by the JPEG plugin, not an opener of its own
+    unknown = sorted(set(formats) - known)
+    if not formats or unknown:
+        raise InvalidInputError(
+            f"ServeSettings.image_formats: unknown Pillow format(s) {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+
+
 def _read_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InvalidInputError(f"config file {path} does not exist")
@@ -165,7 +206,8 @@ def _coerce(name: str, annotation: Any, value: Any) -> Any:
     try:
         if "tuple" in kind:
             items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(str(v).strip() for v in items if str(v).strip())
+            items = [str(v).strip() for v in items if str(v).strip()]
+            return tuple(v.upper() for v in items) if name == "image_formats" else tuple(items)
         if value is None or (isinstance(value, str) and value == "" and "None" in kind):
             return None
         if kind.startswith("bool"):

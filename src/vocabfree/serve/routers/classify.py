@@ -31,7 +31,7 @@ async def classify(
     (vocabulary-free), with the retrieved captions as evidence. Send JSON (image as base64 or URL) or a
     multipart form (image as ``file``)."""
     engine = services.engine(body.model)
-    image = await services.load_image(body.image)
+    image = await services.load_image(body.image, engine)
     if body.labels is None:
         prediction = await engine.classify_open(image, body.top_k)
     else:

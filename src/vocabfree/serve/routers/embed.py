@@ -35,6 +35,6 @@ async def embed(body: EmbedInput = Depends(embed_input), services: Services = De
         kind = "text"
     else:
         assert body.image is not None  # embed_input guarantees one of the two
-        vectors = (await engine.embed_image(await services.load_image(body.image)))[None]
+        vectors = (await engine.embed_image(await services.load_image(body.image, engine)))[None]
         kind = "image"
     return EmbedResponse(model=engine.name, kind=kind, embed_dim=int(vectors.shape[1]), embeddings=vectors.tolist())

@@ -19,7 +19,8 @@ async def health(services: Services = Depends(get_services)) -> HealthResponse:
     """Answers 200 once the models are loaded (the server only accepts requests after that)."""
     batching = {}
     for name in services.settings.models:
-        batcher = services.engine(name).image_batcher
+        engine = services.engine(name)
+        batcher, texts = engine.image_batcher, engine.texts
         batching[name] = BatchingInfo(
             max_batch=batcher.max_batch,
             max_wait_ms=batcher.max_wait_s * 1000,
@@ -27,6 +28,12 @@ async def health(services: Services = Depends(get_services)) -> HealthResponse:
             items=batcher.stats.items,
             mean_batch=round(batcher.stats.mean_batch, 3),
             pending=batcher.pending,
+            pending_bytes=batcher.queued_weight,
+            text_jobs=texts.stats.jobs,
+            text_cancelled=texts.stats.cancelled,
+            text_refused=texts.stats.refused,
+            text_queued_chars=texts.queued_chars,
+            label_cache_hits=texts.stats.cache_hits,
         )
     return HealthResponse(
         status="ok",

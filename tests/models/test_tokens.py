@@ -93,9 +93,14 @@ def test_token_spec_and_cache_round_trip(tiny_clip_dir, tmp_path):
     first = cached_image_tokens(model, paths, tmp_path / "cache", layer=-2, keep_cls=False, chunk_size=2)
     assert first.dtype == np.float16 and first.shape == (3, 16, 32)
     np.testing.assert_allclose(first, encode_image_tokens(model, paths, layer=-2, keep_cls=False), atol=2e-2)
-    assert len(list((tmp_path / "cache").rglob("chunk_*.npy"))) == 2
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
     again = cached_image_tokens(model, paths, tmp_path / "cache", layer=-2, keep_cls=False, chunk_size=2)
     np.testing.assert_array_equal(first, again)
+    subset = cached_image_tokens(model, paths[::-1][:2], tmp_path / "cache", layer=-2, keep_cls=False)
+    np.testing.assert_array_equal(subset, first[::-1][:2])  # a subset in another order is read, not encoded
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+    other = cached_image_tokens(model, paths[:1], tmp_path / "cache", layer=-1, keep_cls=False)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 3 and not np.allclose(other, first[:1], atol=0.1)
     spec.check(first.astype(np.float32))
     with pytest.raises(IndexMismatchError):
         TokenSpec("x", token_dim=64).check(first)

@@ -24,6 +24,7 @@ it was trained on; ``cached_image_tokens`` stores tokens of image files on disk 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -154,43 +155,62 @@ def token_spec(model, *, layer: int = -1, keep_cls: bool = True) -> TokenSpec:
     return TokenSpec(model.name, layer, keep_cls, int(probe.shape[1]), int(probe.shape[2]))
 
 
+def _token_folder(model, cache_dir, layer: int, keep_cls: bool, encode) -> Path:
+    from vocabfree.models.cache import cache_key, output_fingerprint
+
+    fingerprint = output_fingerprint(lambda images: encode(images).reshape(len(images), -1)[:, :64])
+    return Path(cache_dir) / cache_key(model.name, "tokens", layer, keep_cls, fingerprint)
+
+
 def cached_image_tokens(
     model, paths: Sequence[str | Path], cache_dir: str | Path | None, *, layer: int = -1, keep_cls: bool = True,
     batch_size: int = 32, chunk_size: int = 256, progress: bool = False,
 ) -> np.ndarray:
-    """Tokens (N, T, D) of image files as **float16**, cached in chunks under ``cache_dir`` (resumable).
+    """Tokens (N, T, D) of image files as **float16**, cached on disk per image path (resumable).
 
-    ``models.cache.cached_encode`` keeps float32 and 2-d arrays; tokens are ~80x larger than pooled
-    vectors (Flickr8k: 7,386 x 82 x 1280), so they are stored and returned in float16 (half the memory).
-    The key includes the model name, layer, CLS choice, an output fingerprint and the paths.
+    ``models.cache.cached_encode`` keys a whole path list and keeps float32 2-d arrays. Tokens are ~80x
+    larger than pooled vectors (Flickr8k: 7,386 x 82 x 1280), so they are stored in float16, and the cache is
+    indexed by path: one folder per (model, layer, CLS, output fingerprint) holds chunk files
+    ``<hash>.npy`` with a ``<hash>.json`` list of their paths, so training (train + val images), evaluation
+    (test images) and any later subset reuse each other's tokens and encode only what is missing. Chunks are
+    written atomically (temp file + rename; the index last), so a killed run resumes.
     """
     from tqdm.auto import tqdm
 
-    from vocabfree.models.cache import cache_key, output_fingerprint
+    from vocabfree.models.cache import cache_key
 
     paths = [str(p) for p in paths]
 
     def encode(items):
         return encode_image_tokens(model, items, layer=layer, keep_cls=keep_cls, batch_size=batch_size)
 
-    folder = None
-    if cache_dir is not None:
-        fingerprint = output_fingerprint(lambda im: encode(im).reshape(len(im), -1)[:, :64])
-        folder = Path(cache_dir) / cache_key(model.name, "tokens", layer, keep_cls, fingerprint, paths)
-        folder.mkdir(parents=True, exist_ok=True)
-    parts = []
-    with tqdm(total=len(paths), desc=f"image tokens ({model.name})", unit="img", disable=not progress) as bar:
-        for n, start in enumerate(range(0, len(paths), chunk_size)):
-            chunk = paths[start : start + chunk_size]
-            path = folder / f"chunk_{n:05d}_{len(chunk)}.npy" if folder is not None else None
-            if path is not None and path.is_file():
-                part = np.load(path)
-            else:
-                part = encode(chunk).astype(np.float16)
-                if path is not None:
-                    tmp = path.with_suffix(".tmp.npy")
-                    np.save(tmp, part)
-                    tmp.replace(path)
-            parts.append(part)
+    if cache_dir is None:
+        return encode(paths).astype(np.float16) if paths else np.zeros((0, 0, 0), np.float16)
+    folder = _token_folder(model, cache_dir, layer, keep_cls, encode)
+    folder.mkdir(parents=True, exist_ok=True)
+    where: dict[str, tuple[Path, int]] = {}
+    for index in sorted(folder.glob("*.json")):
+        for row, p in enumerate(json.loads(index.read_text())):
+            where[p] = (index.with_suffix(".npy"), row)
+    missing = list(dict.fromkeys(p for p in paths if p not in where))
+    with tqdm(total=len(missing), desc=f"image tokens ({model.name})", unit="img", disable=not progress) as bar:
+        for start in range(0, len(missing), chunk_size):
+            chunk = missing[start : start + chunk_size]
+            name = folder / cache_key(chunk)
+            tmp = name.with_suffix(".tmp.npy")
+            np.save(tmp, encode(chunk).astype(np.float16))
+            tmp.replace(name.with_suffix(".npy"))
+            name.with_suffix(".json.tmp").write_text(json.dumps(chunk))
+            name.with_suffix(".json.tmp").replace(name.with_suffix(".json"))
+            where.update({p: (name.with_suffix(".npy"), row) for row, p in enumerate(chunk)})
             bar.update(len(chunk))
-    return np.concatenate(parts) if parts else np.zeros((0, 0, 0), np.float16)
+    if not paths:
+        return np.zeros((0, 0, 0), np.float16)
+    arrays: dict[Path, np.ndarray] = {}
+    rows = []
+    for p in paths:
+        file, row = where[p]
+        if file not in arrays:
+            arrays[file] = np.load(file, mmap_mode="r")
+        rows.append(arrays[file][row])
+    return np.stack(rows)

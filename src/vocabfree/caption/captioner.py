@@ -36,6 +36,7 @@ class Captioner:
         self.tokenizer = tokenizer
         self.image_model = image_model
         self.feature_kind = feature_kind
+        self.tokens = (meta or {}).get("tokens")  # layer / keep_cls / num_tokens / token_dim, for "tokens"
         self.runtime = runtime
         self.max_len = max_len
         self.meta = meta or {}
@@ -66,8 +67,10 @@ class Captioner:
                    feature_kind=meta["feature_kind"], runtime=runtime, max_len=meta.get("max_len", 30), meta=meta)
 
     def features(self, images: Sequence[ImageInput], *, batch_size: int = 32) -> np.ndarray:
-        """The decoder's input features (N, F) for images (paths, PIL images, arrays, bytes)."""
-        return encode_for_caption(self.image_model, images, self.feature_kind, batch_size=batch_size)
+        """The decoder's input features for images (paths, PIL images, arrays, bytes): (N, F) pooled vectors,
+        or (N, T, D) image tokens for a token decoder."""
+        return encode_for_caption(self.image_model, images, self.feature_kind, batch_size=batch_size,
+                                  tokens=self.tokens)
 
     @torch.no_grad()
     def generate_from_features(
@@ -82,17 +85,21 @@ class Captioner:
         seed: int | None = None,
         batch_size: int = 32,
     ) -> list[Caption]:
-        """Captions for precomputed features (N, F). Greedy at ``beam_size=1``; nucleus sampling if ``top_p``."""
+        """Captions for precomputed features (N, F) or tokens (N, T, D). Greedy at ``beam_size=1``; nucleus
+        sampling if ``top_p``."""
         if beam_size < 1:
             raise InvalidInputError(f"beam_size must be >= 1, got {beam_size}")
-        features = np.asarray(features, dtype=np.float32)
         want = self.meta.get("model_config", {}).get("feature_dim")
-        if want is not None and features.ndim == 2 and features.shape[1] != want:
-            raise IndexMismatchError(f"features have {features.shape[1]} dims, the decoder expects {want}")
+        ndim = 3 if self.feature_kind == "tokens" else 2
+        if np.ndim(features) != ndim or (want is not None and np.shape(features)[-1] != want):
+            shape = "(N, T, D) image tokens" if ndim == 3 else "(N, F) feature vectors"
+            raise IndexMismatchError(f"features of shape {np.shape(features)}; the decoder expects {shape} "
+                                     f"of width {want}")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         out: list[Caption] = []
         for start in range(0, len(features), batch_size):
-            prefix = torch.from_numpy(features[start : start + batch_size]).to(self.runtime.device)
+            chunk = np.asarray(features[start : start + batch_size], dtype=np.float32)
+            prefix = torch.from_numpy(chunk).to(self.runtime.device)
             with self.runtime.autocast():
                 hyps: list[Hypothesis] = self.decoder.generate(
                     prefix, bos_id=self.tokenizer.bos_id, eos_id=self.tokenizer.eos_id,

@@ -67,7 +67,11 @@ def evaluate_checkpoint(captioner, data: str | Path, split: str, *, beam_size: i
                         batch_size: int = 32) -> EvalReport:
     """Caption every image of ``split`` with a loaded ``Captioner`` and score it."""
     all_images, images, refs, rows = split_images(data, split, image_root)
-    feats = cached_features(captioner.image_model, all_images, captioner.feature_kind, feature_cache)[rows]
+    if captioner.feature_kind == "tokens":  # cached per image: encode only this split's images
+        feats = cached_features(captioner.image_model, images, "tokens", feature_cache, progress=True,
+                                tokens=captioner.tokens)
+    else:
+        feats = cached_features(captioner.image_model, all_images, captioner.feature_kind, feature_cache)[rows]
     start = time.perf_counter()
     captions = [c.text for c in captioner.generate_from_features(
         feats, beam_size=beam_size, length_penalty=length_penalty, batch_size=batch_size)]

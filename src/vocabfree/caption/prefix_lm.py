@@ -1,5 +1,10 @@
-"""Prefix LM (ClipCap style): a trained mapping network turns image features into ``prefix_len`` embeddings
-that a frozen pretrained causal LM reads before the caption.
+"""Prefix LM: a trained mapping network turns the image into input embeddings that a frozen pretrained causal
+LM reads before the caption.
+
+Two kinds of mapper: ClipCap's (``mlp``, ``transformer``) map one pooled vector (B, F) to ``prefix_len``
+embeddings; LLaVA's projector (``llava``) maps every image token (B, T, F) to one LM input embedding with a
+two-layer GELU MLP, after optionally average-pooling the token grid to ``token_pool`` x ``token_pool`` (the
+prefix length is then the number of tokens: the LM reads the image as a short "sentence" of patches).
 
 Only the mapper learns (plus optional LoRA adapters on the LM), so a 135M-parameter LM that already writes
 fluent English is conditioned on images with a few million trained parameters. The LM is loaded with
@@ -31,7 +36,8 @@ class PrefixLMConfig:
     lm: str = SMOLLM2  # hub id, local directory, path to a .gguf file, or the alias "smollm2-135m"
     feature_dim: int = 1280  # length of the image feature vector
     prefix_len: int = 10  # number of prefix embeddings the mapper produces
-    mapper: Literal["mlp", "transformer"] = "mlp"
+    mapper: Literal["mlp", "transformer", "llava"] = "mlp"  # llava: per-token projector for image tokens
+    token_pool: int = 0  # llava: average-pool the token grid to this many tokens per side (0: keep all)
     mapper_dim: int = 384  # width of the transformer mapper (the MLP's hidden width is prefix_len * H / 2)
     mapper_layers: int = 2
     mapper_heads: int = 8
@@ -41,8 +47,8 @@ class PrefixLMConfig:
     lora_alpha: int = 16
 
     def __post_init__(self):
-        if self.mapper not in ("mlp", "transformer"):
-            raise InvalidInputError(f"unknown mapper '{self.mapper}'; use 'mlp' or 'transformer'")
+        if self.mapper not in ("mlp", "transformer", "llava"):
+            raise InvalidInputError(f"unknown mapper '{self.mapper}'; use 'mlp', 'transformer' or 'llava'")
         if self.mapper_dim % self.mapper_heads:
             raise InvalidInputError(f"mapper_dim {self.mapper_dim} must be divisible by mapper_heads")
 
@@ -119,6 +125,41 @@ class TransformerMapper(nn.Module):
         return self.out(h[:, K:])  # (B, K, H)
 
 
+def pool_token_grid(tokens: torch.Tensor, size: int) -> torch.Tensor:
+    """Average-pool the square patch grid of tokens (B, S + g*g, F) to (B, S + size*size, F).
+
+    The S leading special tokens (CLS, registers: whatever is left after the largest square) are kept as they
+    are; ``size`` >= g or 0 returns the tokens unchanged.
+    """
+    B, T, Fd = tokens.shape
+    g = int(T**0.5)
+    special = T - g * g
+    if size <= 0 or size >= g:
+        return tokens
+    grid = tokens[:, special:].transpose(1, 2).reshape(B, Fd, g, g)
+    pooled = F.adaptive_avg_pool2d(grid, size).flatten(2).transpose(1, 2)  # (B, size*size, F)
+    return torch.cat([tokens[:, :special], pooled], dim=1)
+
+
+class LlavaProjector(nn.Module):
+    """LLaVA-1.5's projector: Linear(F, H) -> GELU -> Linear(H, H) on every image token, (B, T, F) -> (B, T', H).
+
+    A LayerNorm on the input lets raw CNN activations and ViT hidden states share one recipe.
+    """
+
+    def __init__(self, feature_dim: int, lm_dim: int, token_pool: int = 0):
+        super().__init__()
+        self.token_pool = token_pool
+        self.net = nn.Sequential(
+            nn.LayerNorm(feature_dim), nn.Linear(feature_dim, lm_dim), nn.GELU(), nn.Linear(lm_dim, lm_dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 3:
+            raise InvalidInputError(f"the llava projector maps image tokens (B, T, F), got shape {tuple(x.shape)}")
+        return self.net(pool_token_grid(x, self.token_pool))
+
+
 class PrefixLM(nn.Module):
     """Mapper + frozen LM with the own decoder's interface: ``forward(prefix, tokens, targets)``."""
 
@@ -139,6 +180,8 @@ class PrefixLM(nn.Module):
         lm_dim = lm.get_input_embeddings().embedding_dim
         if config.mapper == "mlp":
             self.mapper = MLPMapper(config.feature_dim, lm_dim, config.prefix_len)
+        elif config.mapper == "llava":
+            self.mapper = LlavaProjector(config.feature_dim, lm_dim, config.token_pool)
         else:
             self.mapper = TransformerMapper(
                 config.feature_dim, lm_dim, config.prefix_len, config.mapper_dim, config.mapper_layers,
@@ -158,11 +201,18 @@ class PrefixLM(nn.Module):
         return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
 
     def forward(
-        self, prefix: torch.Tensor, tokens: torch.Tensor, targets: torch.Tensor | None = None
+        self, prefix: torch.Tensor, tokens: torch.Tensor, targets: torch.Tensor | None = None, *,
+        image_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits over the LM vocabulary for each caption position (B, T, V); the loss with ``targets``."""
+        """Logits over the LM vocabulary for each caption position (B, T, V); the loss with ``targets``.
+
+        ``prefix``: pooled vectors (B, F) or image tokens (B, M, F) for the llava projector; ``image_index``
+        (B,) maps captions to rows of ``prefix`` (each image mapped once when a batch repeats it).
+        """
         T = tokens.shape[1]
         p = self.mapper(prefix.float()).to(self._embed_dtype())  # (B, K, H)
+        if image_index is not None:
+            p = p[image_index]
         x = torch.cat([p, self.lm.get_input_embeddings()(tokens)], dim=1)  # (B, K+T, H)
         # logits_to_keep: the LM head (V = 49k for SmolLM2) runs on caption positions only, not the prefix
         logits = self.lm(inputs_embeds=x, use_cache=False, logits_to_keep=T).logits  # (B, T, V)

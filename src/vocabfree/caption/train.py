@@ -1,8 +1,9 @@
 """Train a caption decoder on image–caption pairs, with the image encoder frozen.
 
-nanoGPT's train.py shape, as functions over a frozen ``TrainConfig``: prepare data (image features computed
-once and cached on disk), build or resume the model, then one loop of AdamW steps with a pure warm-up +
-cosine ``lr_at(step)``, gradient clipping and bf16 autocast where the hardware has it. Each epoch ends with
+nanoGPT's train.py shape, as functions over a frozen ``TrainConfig``: prepare data (``prepare.py``: image
+features or token sequences computed once and cached on disk), build or resume the model, then one loop of
+AdamW steps with a pure warm-up + cosine ``lr_at(step)``, gradient clipping and bf16 autocast where the
+hardware has it. Each epoch ends with
 validation loss and greedy-decoding metrics (CIDEr, BLEU-4); the epoch with the best validation CIDEr is
 what ``model.safetensors`` holds. ``state.pt`` is rewritten every ``checkpoint_every`` steps and holds the
 optimizer, step and RNG states, so ``resume=True`` continues the same run exactly.
@@ -21,8 +22,8 @@ import numpy as np
 import torch
 
 from vocabfree.caption import checkpoint as ckpt
-from vocabfree.caption.data import CaptionPair, group_by_image, read_pairs
 from vocabfree.caption.decoder import IGNORE_INDEX
+from vocabfree.caption.prepare import Split, batch_rows, make_batch, model_config, prepare, steps_per_epoch
 from vocabfree.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class TrainConfig:
     decoder: Literal["own", "prefix_lm"] = "own"
     image_model: str = "local"  # frozen image encoder, by load_model name
     image_root: str | None = None  # images folder, for Karpathy JSON only
+    tokens: bool = False  # condition on the encoder's image tokens (cross-attention / LLaVA projector)
+    token_layer: int = -1  # which hidden layer's tokens (-1: last_hidden_state)
+    keep_cls: bool = True  # keep CLS (and other special tokens) in front of the patch grid
     feature_cache: str | None = "artifacts/caption/features"  # None: recompute features every run
     train_split: str = "train"
     val_split: str = "val"
@@ -42,6 +46,7 @@ class TrainConfig:
     vocab_size: int = 4096  # own decoder: word-piece vocabulary to learn from the training captions
     epochs: int = 10
     batch_size: int = 64
+    images_per_batch: int | None = None  # batch by image: this many images with all their captions per step
     lr: float = 1e-3
     min_lr: float = 1e-5  # the cosine decays to this
     warmup_steps: int = 100
@@ -82,56 +87,17 @@ def lr_at(step: int, *, lr: float, min_lr: float, warmup_steps: int, total_steps
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
 
 
-@dataclass(frozen=True)
-class Split:
-    """One split, ready for batching: per-caption token rows pointing at per-image features."""
-
-    features: np.ndarray  # (I, F) float32, one row per unique image
-    image_of: np.ndarray  # (N,) int: image row of each caption
-    inputs: np.ndarray  # (N, L) int64: BOS + caption, padded
-    targets: np.ndarray  # (N, L) int64: caption + EOS, padded with IGNORE_INDEX
-    images: list[str]  # (I,) paths
-    references: list[list[str]]  # (I,) the captions of each image
-
-
-def _encode_split(pairs: list[CaptionPair], features: np.ndarray, tokenizer, block_size: int) -> Split:
-    images, refs = group_by_image(pairs)
-    row = {p: i for i, p in enumerate(images)}
-    seqs = [tokenizer.encode(p.caption)[: block_size - 1] for p in pairs]
-    width = max((len(s) for s in seqs), default=0) + 1
-    inputs = np.full((len(seqs), width), tokenizer.pad_id, dtype=np.int64)
-    targets = np.full((len(seqs), width), IGNORE_INDEX, dtype=np.int64)
-    for n, s in enumerate(seqs):
-        inputs[n, : len(s) + 1] = [tokenizer.bos_id, *s]
-        targets[n, : len(s) + 1] = [*s, tokenizer.eos_id]
-    image_of = np.array([row[p.image] for p in pairs], dtype=np.int64)
-    return Split(features, image_of, inputs, targets, images, refs)
-
-
-def _batch(split: Split, idx: np.ndarray, device: str) -> tuple[torch.Tensor, ...]:
-    targets = split.targets[idx]
-    width = int((targets != IGNORE_INDEX).sum(axis=1).max())  # trim padding to the longest in the batch
-    feats = torch.from_numpy(split.features[split.image_of[idx]]).to(device)
-    tokens = torch.from_numpy(split.inputs[idx, :width]).to(device)
-    return feats, tokens, torch.from_numpy(targets[:, :width]).to(device)
-
-
-def _order(n: int, seed: int, epoch: int) -> np.ndarray:
-    """The caption order of one epoch: a pure function of (seed, epoch), so resuming mid-epoch is exact."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
 @torch.no_grad()
 def evaluate_loss(model, split: Split, runtime, batch_size: int) -> float:
     """Mean token cross-entropy over a split (eval mode, no dropout)."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, len(split.inputs), batch_size):
-        idx = np.arange(start, min(start + batch_size, len(split.inputs)))
-        feats, tokens, targets = _batch(split, idx, runtime.device)
+    order = np.argsort(split.image_of, kind="stable")  # captions of one image together: each encoded once
+    for start in range(0, len(order), batch_size):
+        feats, tokens, targets, index = make_batch(split, order[start : start + batch_size], runtime.device)
         with runtime.autocast():
-            _, loss = model(feats, tokens, targets)
+            _, loss = model(feats, tokens, targets, image_index=index)
         n = int((targets != IGNORE_INDEX).sum())
         total, count = total + float(loss) * n, count + n
     model.train(was_training)
@@ -167,63 +133,6 @@ def validate(model, tokenizer, split: Split, runtime, config: TrainConfig) -> di
     return row
 
 
-def prepare(config: TrainConfig, image_model=None):
-    """Read pairs, compute (or load cached) image features, build the tokenizer; returns everything the loop
-    needs: (tokenizer, train split, val split or None, image-model name, feature kind, LM or None)."""
-    from vocabfree.caption.features import cached_features, feature_kind
-
-    pairs = read_pairs(config.data, None, config.image_root)
-    train_pairs = [p for p in pairs if p.split == config.train_split]
-    val_pairs = [p for p in pairs if p.split == config.val_split] if config.val_split else []
-    if not train_pairs:
-        raise InvalidInputError(f"{config.data}: no pairs in split '{config.train_split}'")
-    if image_model is None:
-        from vocabfree.models import load_model
-
-        image_model = load_model(config.image_model, device=None if config.device == "auto" else config.device)
-    kind = feature_kind(image_model)
-    log.info("image features: %s (%s)", image_model.name, kind)
-    # Features of every image in the file (all splits) under one cache key: evaluation reuses them.
-    all_images = group_by_image(pairs)[0]
-    all_feats = cached_features(image_model, all_images, kind, config.feature_cache, progress=True)
-    row = {path: i for i, path in enumerate(all_images)}
-    feats = {
-        name: all_feats[[row[path] for path in group_by_image(split)[0]]]
-        for name, split in (("train", train_pairs), ("val", val_pairs))
-        if split
-    }
-
-    out = Path(config.out_dir)
-    lm = None
-    if config.decoder == "own":
-        from vocabfree.caption.tokenizer import WordPieceTokenizer
-
-        if (out / ckpt.TOKENIZER_DIR).is_dir() and (out / ckpt.STATE_FILE).is_file():
-            tokenizer = ckpt.load_tokenizer(out)  # resuming: the ids the weights were trained with
-        else:
-            tokenizer = WordPieceTokenizer.train([p.caption for p in train_pairs], config.vocab_size)
-        block_size = int(config.model.get("block_size", 32))
-    else:
-        from vocabfree.caption.prefix_lm import PrefixLMConfig, load_language_model
-        from vocabfree.caption.tokenizer import PretrainedTokenizer
-
-        lm_name = config.model.get("lm", PrefixLMConfig.lm)
-        lm, hf_tokenizer = load_language_model(lm_name)
-        tokenizer = PretrainedTokenizer(hf_tokenizer)
-        block_size = int(config.model.get("block_size", PrefixLMConfig.block_size))
-    train = _encode_split(train_pairs, feats["train"], tokenizer, block_size)
-    val = _encode_split(val_pairs, feats["val"], tokenizer, block_size) if val_pairs else None
-    return tokenizer, train, val, image_model.name, kind, lm
-
-
-def _model_config(config: TrainConfig, tokenizer, feature_dim: int) -> dict[str, Any]:
-    model_config = dict(config.model)
-    model_config["feature_dim"] = feature_dim
-    if config.decoder == "own":
-        model_config["vocab_size"] = tokenizer.vocab_size
-    return model_config
-
-
 def train(config: TrainConfig, *, resume: bool = False, image_model=None, progress: bool = True) -> TrainResult:
     """Run (or resume) training; returns where the checkpoint is and the per-epoch history."""
     from tqdm.auto import tqdm
@@ -237,9 +146,9 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
         raise InvalidInputError(f"{out} already holds a training run; pass resume or choose another out_dir")
     torch.manual_seed(config.seed)
     runtime = select_runtime(None if config.device == "auto" else config.device, config.precision)
-    tokenizer, train_split, val_split, image_model_name, kind, lm = prepare(config, image_model)
-    model_config = _model_config(config, tokenizer, train_split.features.shape[1])
-    model = ckpt.build_decoder(config.decoder, model_config, lm, runtime.precision).to(runtime.device)
+    tokenizer, train_split, val_split, image_model_name, kind, spec, lm = prepare(config, image_model)
+    decoder_config = model_config(config, tokenizer, train_split.features, spec)
+    model = ckpt.build_decoder(config.decoder, decoder_config, lm, runtime.precision).to(runtime.device)
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]  # no weight decay on biases and norms (nanoGPT)
     no_decay = [p for p in params if p.dim() < 2]
@@ -247,13 +156,14 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.lr, betas=(0.9, 0.98),
     )
-    steps_per_epoch = math.ceil(len(train_split.inputs) / config.batch_size)
-    total_steps = config.total_steps or config.epochs * steps_per_epoch
+    per_epoch = steps_per_epoch(train_split, config.batch_size, config.images_per_batch)
+    total_steps = config.total_steps or config.epochs * per_epoch
+    groups = train_split.captions_of()
     last_step = min(total_steps, config.max_steps or total_steps)
 
     meta = {
-        "decoder": config.decoder, "model_config": model_config, "image_model": image_model_name,
-        "feature_kind": kind, "max_len": config.max_len, "train_config": asdict(config),
+        "decoder": config.decoder, "model_config": decoder_config, "image_model": image_model_name,
+        "feature_kind": kind, "tokens": spec, "max_len": config.max_len, "train_config": asdict(config),
     }
     step, history, losses, best, elapsed = 0, [], [], None, 0.0
     if resume:
@@ -269,7 +179,7 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
         ckpt.save_tokenizer(tokenizer, out)
     n_train = sum(p.numel() for p in params)
     log.info("%s decoder: %.2fM trainable parameters, %d steps (%d/epoch), %s %s", config.decoder,
-             n_train / 1e6, total_steps, steps_per_epoch, runtime.device, runtime.precision)
+             n_train / 1e6, total_steps, per_epoch, runtime.device, runtime.precision)
 
     def save_state() -> None:
         state = {
@@ -286,15 +196,14 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
     bar = tqdm(total=last_step, initial=step, desc=f"train {config.decoder}", disable=not progress)
     epoch_loss: list[float] = []
     while step < last_step:
-        epoch, pos = divmod(step, steps_per_epoch)
-        order = _order(len(train_split.inputs), config.seed, epoch)
-        idx = order[pos * config.batch_size : (pos + 1) * config.batch_size]
+        rows = batch_rows(train_split, step, seed=config.seed, batch_size=config.batch_size,
+                          images_per_batch=config.images_per_batch, groups=groups)
         lr = lr_at(step, lr=config.lr, min_lr=config.min_lr, warmup_steps=config.warmup_steps, total_steps=total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        feats, tokens, targets = _batch(train_split, idx, runtime.device)
+        feats, tokens, targets, index = make_batch(train_split, rows, runtime.device)
         with runtime.autocast():
-            _, loss = model(feats, tokens, targets)
+            _, loss = model(feats, tokens, targets, image_index=index)
         loss.backward()
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
@@ -307,9 +216,9 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
         bar.update(1)
         bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.2e}")
         # An epoch ends every steps_per_epoch steps, and a run cut short by total_steps ends in one too.
-        epoch_done = step % steps_per_epoch == 0 or step == total_steps
+        epoch_done = step % per_epoch == 0 or step == total_steps
         if epoch_done:
-            row: dict[str, Any] = {"epoch": round(step / steps_per_epoch, 3), "step": step,
+            row: dict[str, Any] = {"epoch": round(step / per_epoch, 3), "step": step,
                                    "train_loss": float(np.mean(epoch_loss))}
             epoch_loss = []
             if val_split is not None:

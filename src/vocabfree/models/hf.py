@@ -85,6 +85,10 @@ def create_hf(model_id: str, device: str | None = None, precision: Precision = "
     hf_logging.set_verbosity_error()
     try:
         model = AutoModel.from_pretrained(model_id)
+        if not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
+            from vocabfree.models.hf_vision import create_hf_vision  # vision-only backbone: ViT, DINOv2, ...
+
+            return create_hf_vision(model_id, device, precision, model=model)
         tokenizer = AutoTokenizer.from_pretrained(model_id)
         image_processor = AutoImageProcessor.from_pretrained(model_id)
     except OSError as exc:  # unknown hub id, no network, missing files in a local directory

@@ -109,3 +109,26 @@ def test_reindex_a_database_by_importing_it(tmp_path, tiny_model):
     assert CaptionDatabase.open(tmp_path / "hnsw").manifest.index["kind"] == "hnsw"
     with pytest.raises(IndexMismatchError, match="not of 'other'"):
         import_database(tmp_path / "flat", tmp_path / "x", model_name="other", embed_dim=32)
+
+
+def test_killed_import_resumes_to_identical_shards(tmp_path, tiny_model):
+    from vocabfree.database.importer import _Source, import_rows
+
+    emb = tiny_model.encode_texts(CAPTIONS)
+    config = BuildConfig(shard_size=3)
+
+    def batches(die_at=None):
+        for i in range(len(CAPTIONS)):
+            if i == die_at:
+                raise KeyboardInterrupt
+            yield "rows", [CAPTIONS[i]], emb[i : i + 1]
+
+    source = [_Source("rows", "f" * 64)]
+    with pytest.raises(KeyboardInterrupt):
+        import_rows(batches(die_at=7), source, tmp_path / "db", model_name="test-tiny", embed_dim=32, config=config)
+    assert not (tmp_path / "db").exists()
+    report = import_rows(batches(), source, tmp_path / "db", model_name="test-tiny", embed_dim=32, config=config,
+                         resume=True)
+    assert report.shards_reused == 2 and report.encoded == 4
+    import_rows(batches(), source, tmp_path / "fresh", model_name="test-tiny", embed_dim=32, config=config)
+    assert _shard_bytes(tmp_path / "db") == _shard_bytes(tmp_path / "fresh")

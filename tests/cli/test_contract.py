@@ -190,3 +190,12 @@ def test_max_pixels_default_matches_the_library():
     from vocabfree.images import DEFAULT_MAX_PIXELS as LIBRARY_DEFAULT
 
     assert DEFAULT_MAX_PIXELS == LIBRARY_DEFAULT
+
+
+def test_python_api_names_results_by_path(tiny_model, colour_images):
+    from vocabfree.classify.zero_shot import ZeroShotClassifier
+
+    clf = ZeroShotClassifier(tiny_model, templates="none").fit(None, ["red", "blue"])
+    assert [p.source for p in clf.predict_topk([colour_images["red"], str(colour_images["blue"])], k=1)] == [
+        str(colour_images["red"]), str(colour_images["blue"])]
+    assert clf.predict_topk(tiny_model.encode_images([colour_images["red"]]), k=1)[0].source == ""

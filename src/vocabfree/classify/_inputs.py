@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vocabfree.errors import InvalidInputError
-from vocabfree.images import ImageInput
+from vocabfree.images import ImageInput, describe
 
 
 def is_embedding_matrix(X) -> bool:
@@ -26,6 +26,16 @@ def as_embeddings(model, X: Sequence[ImageInput] | np.ndarray, *, batch_size: in
     if isinstance(X, str | bytes) or not isinstance(X, Sequence | np.ndarray):
         X = [X]  # a single image
     return model.encode_images(list(X), batch_size=batch_size, progress=progress)
+
+
+def default_sources(X) -> list[str]:
+    """Names for the results of ``X`` when the caller gives none: each image's path (or a short description);
+    empty strings for precomputed embeddings, which have no name."""
+    if is_embedding_matrix(X):
+        return [""] * len(X)
+    if isinstance(X, str | bytes) or not isinstance(X, Sequence | np.ndarray):
+        X = [X]
+    return [describe(x) for x in X]
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:

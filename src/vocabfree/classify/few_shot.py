@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vocabfree.classify._inputs import as_embeddings, softmax
+from vocabfree.classify._inputs import as_embeddings, default_sources, softmax
 from vocabfree.classify.results import Prediction
 from vocabfree.classify.zero_shot import topk_predictions
 from vocabfree.errors import IndexMismatchError, InvalidInputError, NotFittedError
@@ -119,7 +119,8 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     def predict_topk(self, X, k: int = 5, *, sources=None) -> list[Prediction]:
         if k < 1:
             raise InvalidInputError(f"top-k must be >= 1, got {k}")
-        return topk_predictions(self.predict_proba(X), self.classes_, k, sources=sources)
+        return topk_predictions(self.predict_proba(X), self.classes_, k,
+                                sources=default_sources(X) if sources is None else sources)
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted probe to ``path`` (.npz) atomically."""

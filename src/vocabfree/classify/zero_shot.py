@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vocabfree.classify._inputs import as_embeddings, softmax
+from vocabfree.classify._inputs import as_embeddings, default_sources, softmax
 from vocabfree.classify.results import Prediction
 from vocabfree.classify.templates import resolve_templates
 from vocabfree.errors import InvalidInputError, MissingDependencyError, NotFittedError
@@ -241,7 +241,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         if k < 1:
             raise InvalidInputError(f"top-k must be >= 1, got {k}")
         proba = self.predict_proba(X)
-        return topk_predictions(proba, self.classes_, k, sources=sources)
+        return topk_predictions(proba, self.classes_, k, sources=default_sources(X) if sources is None else sources)
 
 
 def topk_predictions(proba: np.ndarray, classes: np.ndarray, k: int, *, sources=None) -> list[Prediction]:

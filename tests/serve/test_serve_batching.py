@@ -146,3 +146,30 @@ def test_close_fails_waiting_requests(executor):
             await waiting
 
     run(main())
+
+
+@pytest.mark.parametrize("announced", [True, False])
+def test_batch_waits_for_announced_incoming_items(executor, announced):
+    """An item still decoding (counted by ``incoming``) is waited for, up to incoming_wait_s: one batch of two
+    instead of two batches of one. Without the announcement the first item goes alone after max_wait_s."""
+    seen: list[list[int]] = []
+    incoming = [1 if announced else 0]
+
+    def record(items):
+        seen.append(list(items))
+        return items
+
+    async def main():
+        batcher = MicroBatcher(
+            record, executor=executor, max_batch=8, max_wait_s=0.001, incoming=lambda: incoming[0], incoming_wait_s=2.0
+        )
+        first = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.1)  # the second request is still decoding
+        second = asyncio.ensure_future(batcher.submit(2))  # decoded: its submit runs on the next loop step
+        incoming[0] = 0
+        results = await asyncio.gather(first, second)
+        await batcher.aclose()
+        return results
+
+    assert run(main()) == [1, 2]
+    assert seen == ([[1, 2]] if announced else [[1], [2]])

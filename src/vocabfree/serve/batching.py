@@ -57,6 +57,8 @@ class MicroBatcher(Generic[T, R]):
         max_queue: int = 256,
         max_queue_weight: int | None = None,
         weight: Callable[[T], int] | None = None,
+        incoming: Callable[[], int] | None = None,
+        incoming_wait_s: float = 0.0,
         name: str = "batcher",
     ):
         if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
@@ -68,6 +70,8 @@ class MicroBatcher(Generic[T, R]):
         self.max_queue = max_queue
         self.max_queue_weight = max_queue_weight
         self.weight = weight or (lambda item: 0)
+        self.incoming = incoming or (lambda: 0)
+        self.incoming_wait_s = incoming_wait_s
         self.name = name
         self.running = False  # a batch is computing now
         self._queued_weight = 0
@@ -132,18 +136,29 @@ class MicroBatcher(Generic[T, R]):
         assert self._queue is not None
         batch = [await self._queue.get()]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait_s
+        start = loop.time()
+        waited_for_incoming = False
         while len(batch) < self.max_batch:
             if not self._queue.empty():  # already waiting: take without sleeping
                 batch.append(self._queue.get_nowait())
                 continue
-            remaining = deadline - loop.time()
+            # Adaptive: requests already past the HTTP layer (their images decoding) will arrive in a moment;
+            # waiting up to incoming_wait_s for them makes one full batch instead of two half ones.
+            incoming = self.incoming() > 0
+            wait = max(self.max_wait_s, self.incoming_wait_s) if incoming else self.max_wait_s
+            remaining = start + wait - loop.time()
             if remaining <= 0:
+                if waited_for_incoming and not incoming:  # a decode just ended: its submit is one step away
+                    waited_for_incoming = False
+                    await asyncio.sleep(0)
+                    continue
                 break
+            waited_for_incoming |= incoming
+            step = min(remaining, 0.002) if incoming else remaining  # re-check incoming (a decode can fail)
             try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                batch.append(await asyncio.wait_for(self._queue.get(), step))
             except TimeoutError:
-                break
+                continue
         # A request that timed out (or whose client left) while queued is not computed at all.
         return [(item, future) for item, future in batch if not future.done()]
 

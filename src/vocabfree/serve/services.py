@@ -67,11 +67,14 @@ class ModelEngine:
             "max_wait_s": settings.max_wait_ms / 1000,
             "max_queue": settings.max_queue,
         }
+        self.incoming = 0  # requests of this engine whose image is being fetched or decoded
         self.image_batcher: MicroBatcher[Image.Image, np.ndarray] = MicroBatcher(
             self._encode_images,
             name=f"{self.name}/images",
             max_queue_weight=settings.max_queue_bytes,
             weight=image_bytes,
+            incoming=lambda: self.incoming,
+            incoming_wait_s=settings.incoming_wait_ms / 1000,
             **batch,
         )
         self.open_batcher: MicroBatcher[tuple[np.ndarray, int], VocabularyFreePrediction] = MicroBatcher(
@@ -264,9 +267,13 @@ class Services:
             data = ref.data
         else:
             data = await fetch.fetch_url(self.http, ref.url or "", self.settings, resolve=self.resolve)
-        side = (engine or self.engine(None)).image_side
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.decoder, _decode, data, self.settings, side)
+        engine = engine or self.engine(None)
+        engine.incoming += 1  # the batcher may wait a moment for this image (see MicroBatcher._collect)
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.decoder, _decode, data, self.settings, engine.image_side)
+        finally:
+            engine.incoming -= 1
 
     async def aclose(self) -> None:
         for engine in {id(e): e for e in self.engines.values()}.values():

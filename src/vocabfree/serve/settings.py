@@ -43,6 +43,7 @@ class ServeSettings:
     # Micro-batching: requests arriving within ``max_wait_ms`` of each other share one forward pass.
     max_batch: int = 32  # 1 turns batching off; batches grow with load up to this
     max_wait_ms: float = 5.0
+    incoming_wait_ms: float = 20.0  # ... or up to this while more requests' images are still being decoded
     max_queue: int = 256  # requests waiting beyond this answer 503 instead of piling up
     max_queue_bytes: int = 256 * MiB  # decoded pixels waiting for the model; beyond it new images answer 503
 
@@ -103,10 +104,10 @@ class ServeSettings:
             minimum = 0 if name == "url_max_redirects" else 1
             if not isinstance(value, int) or value < minimum:
                 raise InvalidInputError(f"ServeSettings.{name} must be an integer >= {minimum}, got {value!r}")
-        for name in ("max_wait_ms", "request_timeout_s", "url_timeout_s", "header_timeout_s", "body_timeout_s",
-                     "access_log_per_s"):
+        positive = ("request_timeout_s", "url_timeout_s", "header_timeout_s", "body_timeout_s", "access_log_per_s")
+        for name in ("max_wait_ms", "incoming_wait_ms", *positive):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value < 0 or (name != "max_wait_ms" and value == 0):
+            if not isinstance(value, int | float) or value < 0 or (not name.endswith("wait_ms") and value == 0):
                 raise InvalidInputError(f"ServeSettings.{name} must be a positive number, got {value!r}")
         if not 0 < self.port < 65536:
             raise InvalidInputError(f"ServeSettings.port must be in 1..65535, got {self.port}")

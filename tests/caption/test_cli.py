@@ -33,9 +33,12 @@ def test_caption_images_shorthand_json_and_skip_errors(checkpoint, colour_csv):
                                  "--skip-errors", "--device", "cpu", "--precision", "fp32", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout[result.stdout.index("{"):])
-    assert len(data["captions"]) == 6
-    assert all(isinstance(c["caption"], str) for c in data["captions"])
-    assert [s["image"].endswith("broken.png") for s in data["skipped"]] == [True]
+    assert data["command"] == "caption" and data["model"] == str(checkpoint)
+    assert len(data["results"]) == 7
+    ok = [r for r in data["results"] if r["error"] is None]
+    assert len(ok) == 6 and all(isinstance(r["caption"], str) and r["method"] == "generated" for r in ok)
+    failed = [r for r in data["results"] if r["error"] is not None]
+    assert [r["source"].endswith("broken.png") for r in failed] == [True] and failed[0]["caption"] is None
 
     table = runner.invoke(app, ["caption", "generate", str(images / "red.png"), "-c", str(checkpoint),
                                 "--device", "cpu", "--precision", "fp32"])

@@ -79,3 +79,19 @@ def test_config_file_plus_overrides(tmp_path):
     assert (cfg.data, cfg.epochs, cfg.model, cfg.lr) == ("x.csv", 5, {"n_layer": 1}, TrainConfig.lr)
     with pytest.raises(InvalidInputError, match="unknown training option"):
         load_train_config(path, learning_rate=1.0)
+
+
+def test_export_for_shipping_keeps_captions_in_float16(colour_csv, tmp_path):
+    from safetensors.torch import load_file
+
+    from vocabfree.caption.shipped import CARD_FILE, export_checkpoint
+
+    tiny = load_model("test-tiny")
+    out = train(config(colour_csv, tmp_path, "run", epochs=2), image_model=tiny, progress=False).out_dir
+    shipped = export_checkpoint(out, tmp_path / "shipped", {"licence": "x"})
+    assert not (shipped / "state.pt").exists() and json.loads((shipped / CARD_FILE).read_text()) == {"licence": "x"}
+    assert {str(t.dtype) for t in load_file(str(shipped / "model.safetensors")).values()} == {"torch.float16"}
+    images = [str(colour_csv.parent / "images" / f"{c}.png") for c in ("red", "blue", "green")]
+    full = Captioner.load(out, tiny, device="cpu", precision="fp32").generate(images)
+    half = Captioner.load(shipped, tiny, device="cpu", precision="fp32").generate(images)
+    assert half == full

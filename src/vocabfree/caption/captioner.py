@@ -42,14 +42,19 @@ class Captioner:
         self.meta = meta or {}
 
     @classmethod
-    def load(cls, checkpoint_dir: str | Path, model=None, *, device: str | None = None,
+    def load(cls, checkpoint_dir: str | Path | None = None, model=None, *, device: str | None = None,
              precision: str = "auto") -> Captioner:
-        """Load a checkpoint; ``model`` (an already loaded image model) must be the one it was trained on.
+        """Load a checkpoint (None: the captioner shipped in the package, ``vocabfree.caption.shipped``);
+        ``model`` (an already loaded image model) must be the one it was trained on.
 
         Without ``model`` the image model named in the checkpoint is loaded with ``load_model``.
         """
         from vocabfree.models._runtime import select_runtime
 
+        if checkpoint_dir is None:
+            from vocabfree.caption.shipped import shipped_checkpoint
+
+            checkpoint_dir = shipped_checkpoint()
         meta = ckpt.read_meta(checkpoint_dir)
         if model is None:
             from vocabfree.models import load_model
@@ -64,7 +69,8 @@ class Captioner:
         decoder = ckpt.build_decoder(meta["decoder"], meta["model_config"], precision=runtime.precision)
         ckpt.load_weights(decoder, checkpoint_dir)
         return cls(decoder.to(runtime.device), ckpt.load_tokenizer(checkpoint_dir), model,
-                   feature_kind=meta["feature_kind"], runtime=runtime, max_len=meta.get("max_len", 30), meta=meta)
+                   feature_kind=meta["feature_kind"], runtime=runtime, max_len=meta.get("max_len", 30),
+                   meta={**meta, "checkpoint": str(checkpoint_dir)})
 
     def features(self, images: Sequence[ImageInput], *, batch_size: int = 32) -> np.ndarray:
         """The decoder's input features for images (paths, PIL images, arrays, bytes): (N, F) pooled vectors,

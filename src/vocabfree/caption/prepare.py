@@ -117,6 +117,9 @@ def prepare(config, image_model=None):
     pairs = read_pairs(config.data, None, config.image_root)
     train_pairs = [p for p in pairs if p.split == config.train_split]
     val_pairs = [p for p in pairs if p.split == config.val_split] if config.val_split else []
+    if config.val_max_images:  # validate on the first images only: neither encode nor score the others
+        keep = set(group_by_image(val_pairs)[0][: config.val_max_images])
+        val_pairs = [p for p in val_pairs if p.image in keep]
     if not train_pairs:
         raise InvalidInputError(f"{config.data}: no pairs in split '{config.train_split}'")
     if image_model is None:

@@ -53,7 +53,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
     checkpoint_every: int = 200  # steps between state.pt rewrites (also written at each epoch end)
-    val_max_images: int | None = None  # decode only this many validation images per epoch (speed)
+    val_max_images: int | None = None  # validate on only the first this many validation images (speed)
     max_len: int = 30  # longest generated caption, in tokens
     total_steps: int | None = None  # length of the run and its lr schedule; None: epochs x steps per epoch
     max_steps: int | None = None  # stop early after this global step (smoke runs, tests); schedule unchanged

@@ -1,6 +1,7 @@
-"""``vocabfree caption``: caption images with a trained checkpoint, train decoders, evaluate them.
+"""``vocabfree caption``: caption images, train decoders, evaluate them.
 
-``vocabfree caption IMAGES --checkpoint DIR`` is shorthand for ``vocabfree caption generate IMAGES ...``.
+``vocabfree caption IMAGES [--checkpoint DIR]`` is shorthand for ``vocabfree caption generate IMAGES ...``;
+without ``--checkpoint`` the captioner shipped in the package is used (offline).
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ class _DefaultToGenerate(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-CheckpointOption = Annotated[Path, typer.Option("--checkpoint", "-c", help="Trained caption checkpoint directory.")]
+CheckpointOption = Annotated[Path | None, typer.Option(
+    "--checkpoint", "-c", help="Trained caption checkpoint directory (default: the shipped captioner).")]
+
+
+def captioner_name(captioner) -> str:
+    """How JSON output names a captioner: ``shipped:<name>`` or the checkpoint directory."""
+    from vocabfree.caption.shipped import SHIPPED_DIR, SHIPPED_NAME
+
+    path = Path(captioner.meta.get("checkpoint", ""))
+    return f"shipped:{SHIPPED_NAME}" if path.resolve() == SHIPPED_DIR.resolve() else str(path)
 
 
 def _generate(images, checkpoint, beam, length_penalty, top_p, temperature, seed, max_len, batch_size,
@@ -39,15 +49,17 @@ def _generate(images, checkpoint, beam, length_penalty, top_p, temperature, seed
         captioner.features(pil, batch_size=batch_size), beam_size=beam, max_len=max_len,
         length_penalty=length_penalty, top_p=top_p, temperature=temperature, seed=seed, batch_size=batch_size,
     ) if pil else []
-    sources = [str(paths[i]) for i in kept]
+    by_source = {str(paths[i]): c for i, c in zip(kept, captions, strict=True)}
+    errors = {str(s.source): s.reason for s in skipped}
+    results = [{"source": str(p), "error": errors.get(str(p)),
+                "caption": by_source[str(p)].text if str(p) in by_source else None,
+                "score": by_source[str(p)].score if str(p) in by_source else None, "method": "generated"}
+               for p in paths]
     if json_:
-        print_json({
-            "captions": [{"image": s, "caption": c.text, "score": c.score}
-                         for s, c in zip(sources, captions, strict=True)],
-            "skipped": [{"image": s.source, "reason": s.reason} for s in skipped],
-        })
+        print_json({"command": "caption", "model": captioner_name(captioner), "results": results})
     else:
-        print_table([(s, c.text) for s, c in zip(sources, captions, strict=True)], ["image", "caption"])
+        print_table([(r["source"], r["caption"] if r["error"] is None else f"error: {r['error']}")
+                     for r in results], ["image", "caption"])
 
 
 def register(app: typer.Typer) -> None:
@@ -136,14 +148,15 @@ def register(app: typer.Typer) -> None:
         precision: PrecisionOption = "auto",
         json_: JsonOption = False,
     ) -> None:
-        """Score checkpoints and baselines: BLEU-1..4, METEOR, ROUGE-L, CIDEr, CLIPScore."""
+        """Score checkpoints (default: the shipped captioner) and baselines: BLEU-1..4, METEOR, ROUGE-L, CIDEr,
+        CLIPScore."""
         from vocabfree.caption.captioner import Captioner
         from vocabfree.caption.evaluate import evaluate_checkpoint, evaluate_nearest
+        from vocabfree.caption.shipped import shipped_checkpoint
         from vocabfree.errors import InvalidInputError
         from vocabfree.models import load_model
 
-        if not checkpoint and not baseline:
-            raise InvalidInputError("nothing to evaluate: give --checkpoint DIR and/or --baseline image|text")
+        checkpoint = list(checkpoint) or ([] if baseline else [shipped_checkpoint()])  # default: the shipped one
         models: dict[str, object] = {}
 
         def model(name: str):

@@ -14,7 +14,8 @@ import numpy as np
 from vocabfree.errors import InvalidInputError, UnknownBackendError
 from vocabfree.images import ImageInput, load_image
 from vocabfree.models._registry import register_backend
-from vocabfree.models._runtime import Precision, Runtime, select_runtime
+from vocabfree.models._runtime import Precision, Runtime, cast_matmul_weights, select_runtime
+from vocabfree.models._runtime import fast_forward as use_fast_forward
 from vocabfree.models.pipeline import (
     TOKENS_PER_TEXT,
     collate,
@@ -119,7 +120,10 @@ class HFVisionLanguageModel:
 
 
 @register_backend("hf:", "any Hugging Face CLIP/SigLIP checkpoint: hf:<hub id> or hf:<local directory>")
-def create_hf(model_id: str, device: str | None = None, precision: Precision = "auto", **_: object):
+def create_hf(model_id: str, device: str | None = None, precision: Precision = "auto",
+              fast_forward: bool | None = None, **_: object):
+    """Load a dual encoder; ``fast_forward=False`` (or ``VOCABFREE_FAST_FORWARD=0``) keeps the weights in fp32
+    and lets autocast cast them per batch, as before (same outputs, slower)."""
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -140,4 +144,6 @@ def create_hf(model_id: str, device: str | None = None, precision: Precision = "
             f"'{model_id}' is a {type(model).__name__}, not an image-text dual encoder (CLIP, SigLIP, ...)"
         )
     model = model.to(runtime.device).eval()
+    if use_fast_forward(fast_forward):
+        cast_matmul_weights(model, runtime)
     return HFVisionLanguageModel(model, tokenizer, image_processor, name=f"hf:{model_id}", runtime=runtime)

@@ -29,7 +29,7 @@ import numpy as np
 from vocabfree.errors import InvalidInputError, MissingDependencyError, require
 from vocabfree.images import ImageInput, load_image
 from vocabfree.models._registry import register_backend
-from vocabfree.models._runtime import Precision, Runtime, select_runtime
+from vocabfree.models._runtime import Precision, Runtime, cast_matmul_weights, fast_forward, select_runtime
 from vocabfree.models.colour import BASIC_COLOURS, colour_thumbnail, hsv_colours, image_colours, texts_colours
 from vocabfree.models.pipeline import collate, default_workers, lagged_outputs, prepared_batches
 from vocabfree.models.protocol import l2_normalize
@@ -167,6 +167,8 @@ def load_efficientnet_lite(arch: str = DEFAULT_ARCH, runtime: Runtime | None = N
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
     runtime = runtime or select_runtime()
     net = net.to(runtime.device).eval().to(memory_format=torch.channels_last)
+    if fast_forward():
+        cast_matmul_weights(net, runtime)
     return EfficientNetLiteEncoder(net, cfg, runtime)
 
 

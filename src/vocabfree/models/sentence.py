@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vocabfree.errors import MissingDependencyError, require
-from vocabfree.models._runtime import Precision, Runtime, select_runtime
+from vocabfree.models._runtime import Precision, Runtime, cast_matmul_weights, fast_forward, select_runtime
 from vocabfree.models.pipeline import TOKENS_PER_TEXT, lagged_outputs, length_batches
 from vocabfree.models.protocol import l2_normalize
 
@@ -66,6 +66,8 @@ class SentenceEncoder:
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = int(getter())
         self._fast = _mean_pooling_parts(model)
+        if self._fast is not None and fast_forward():
+            cast_matmul_weights(self._fast[0], self.runtime)  # the fast path always runs under autocast
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False,
                token_budget: int | None = None) -> np.ndarray:

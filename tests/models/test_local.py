@@ -7,6 +7,7 @@ import hashlib
 import importlib.util
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,7 +122,7 @@ class FakeImageEncoder:
     tag = "fake@8"
     runtime = Runtime("cpu", "fp32")
 
-    def forward(self, images, *, batch_size=32, progress=False):
+    def forward(self, images, *, batch_size=32, progress=False, workers=None):
         pil = [Image.open(p).convert("RGB") if isinstance(p, str) else p for p in images]
         means = np.stack([np.asarray(image, np.float32).mean((0, 1)) for image in pil])  # (N, 3)
         logits = np.zeros((len(images), 1000), np.float32)
@@ -272,3 +273,41 @@ def test_cli_classify_with_local_model(monkeypatch, capsys):
     assert (exit_info.value.code or 0) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["results"][0]["predictions"][0]["label"] == "car"
+
+
+@needs_weights
+@pytest.mark.skipif(not CALTECH.is_dir(), reason="needs ../shared/data")
+def test_pipelined_image_encoding_keeps_order_and_reports_bad_inputs(tmp_path):
+    from vocabfree.errors import ImageLoadError
+
+    encoder = load_efficientnet_lite("lite0", Runtime("cpu", "fp32"))
+    paths = [str(p) for p in sorted((CALTECH / "images" / "Leopards").glob("*.jpg"))[:3]]
+    paths += [str(p) for p in sorted((CALTECH / "images" / "airplanes").glob("*.jpg"))[:2]]
+    serial = encoder.forward(paths, batch_size=2, workers=0)
+    threaded = encoder.forward(paths, batch_size=2, workers=3)
+    np.testing.assert_array_equal(serial.logits, threaded.logits)
+    np.testing.assert_array_equal(serial.colours, threaded.colours)
+    one_by_one = np.concatenate([encoder.forward([p], workers=0).logits for p in paths])
+    np.testing.assert_allclose(serial.logits, one_by_one, atol=1e-3)  # order kept (batching changes fp rounding)
+    bad = tmp_path / "truncated.jpg"
+    bad.write_bytes(Path(paths[0]).read_bytes()[:300])
+    with pytest.raises(ImageLoadError, match="truncated.jpg"):
+        encoder.forward(paths + [str(bad)], batch_size=2, workers=2)
+
+
+@needs_weights
+@pytest.mark.skipif(not (SHARED_DATA / "captions").is_dir(), reason="needs ../shared/data")
+def test_sentence_encoder_fast_path_equals_sentence_transformers():
+    from vocabfree.models._runtime import cpu_supports_bf16
+    from vocabfree.models.sentence import load_sentence_encoder
+
+    captions = (SHARED_DATA / "captions" / "flickr8k.txt").read_text().splitlines()[:300:3]
+    captions += ["", "a " * 400]  # empty and over-long (truncated at 256 tokens) texts
+    fp32 = load_sentence_encoder(precision="fp32")
+    reference = fp32._model.encode(captions, batch_size=32, convert_to_numpy=True, normalize_embeddings=True)
+    ours = fp32.encode(captions, batch_size=16, token_budget=300)
+    assert fp32._fast is not None  # MiniLM takes the sorted, token-budget path
+    assert np.min(np.sum(ours * reference, axis=1)) >= 0.99999
+    if cpu_supports_bf16():
+        bf16 = load_sentence_encoder(precision="bf16").encode(captions)
+        assert np.min(np.sum(bf16 * reference, axis=1)) >= 0.999

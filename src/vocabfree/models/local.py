@@ -19,6 +19,7 @@ entrypoint per variant. torch and the weight packages are imported inside functi
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,9 @@ import numpy as np
 from vocabfree.errors import InvalidInputError, MissingDependencyError, require
 from vocabfree.images import ImageInput, load_image
 from vocabfree.models._registry import register_backend
-from vocabfree.models._runtime import Precision, Runtime, batches, select_runtime
-from vocabfree.models.colour import BASIC_COLOURS, image_colours, texts_colours
+from vocabfree.models._runtime import Precision, Runtime, cast_matmul_weights, fast_forward, select_runtime
+from vocabfree.models.colour import BASIC_COLOURS, colour_thumbnail, hsv_colours, image_colours, texts_colours
+from vocabfree.models.pipeline import collate, default_workers, lagged_outputs, prepared_batches
 from vocabfree.models.protocol import l2_normalize
 
 FEATURE_DIM = 1280  # pooled EfficientNet-Lite features (all Lite variants: the head is not width-scaled)
@@ -82,37 +84,71 @@ class EfficientNetLiteEncoder:
         self.runtime = runtime
         self.tag = f"{cfg.arch}@{cfg.input_size}"
 
-    def preprocess(self, image) -> np.ndarray:
-        """Centre-crop (TF's crop fraction), resize bicubic to the input size, normalise. Returns (3, S, S)."""
+    @property
+    def image_size(self) -> int:
+        return self.cfg.input_size
+
+    def prepare(self, item: ImageInput) -> tuple[np.ndarray, np.ndarray]:
+        """Decode one input (at reduced size) -> ((S, S, 3) uint8 crop, colour thumbnail). Runs in worker
+        threads: centre-crop (TF's crop fraction) and the PIL bicubic resize release the GIL."""
         from PIL import Image
 
+        min_side = math.ceil(self.cfg.input_size / self.cfg.crop_fraction)
+        image = load_image(item, min_side=min_side)
         size = self.cfg.input_size
         width, height = image.size
         side = max(1, round(min(width, height) * self.cfg.crop_fraction))
         left, top = (width - side) // 2, (height - side) // 2
         crop = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
-        arr = np.asarray(crop, dtype=np.float32) / 255.0
-        arr = (arr - np.asarray(self.cfg.mean, np.float32)) / np.asarray(self.cfg.std, np.float32)
-        return arr.transpose(2, 0, 1)
+        return np.asarray(crop, dtype=np.uint8), colour_thumbnail(image)
 
-    def forward(self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False) -> ImageOutputs:
+    def to_pixels(self, batch):
+        """(B, S, S, 3) uint8 tensor -> (B, 3, S, S) float32 normalised on the device, channels-last."""
         import torch
 
-        pooled, logits = [np.zeros((0, FEATURE_DIM), np.float32)], [np.zeros((0, 1000), np.float32)]
-        colours = [image_colours([])]
-        for chunk in batches(images, batch_size, progress=progress, desc=f"encode images ({self.cfg.arch})"):
-            loaded = [load_image(x) for x in chunk]
-            colours.append(image_colours(loaded))
-            pixels = torch.from_numpy(np.stack([self.preprocess(image) for image in loaded]))
-            pixels = pixels.to(self.runtime.device).contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), self.runtime.autocast():
+        batch = batch.to(self.runtime.device, non_blocking=True)
+        mean = torch.tensor(self.cfg.mean, device=batch.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.cfg.std, device=batch.device).view(1, 3, 1, 1)
+        pixels = (batch.permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+        return pixels.contiguous(memory_format=torch.channels_last)
+
+    def preprocess(self, image) -> np.ndarray:
+        """One RGB PIL image -> (3, S, S) float32, normalised (the two halves above, for a single image)."""
+        import torch
+
+        crop = torch.from_numpy(self.prepare(image)[0].copy())[None]
+        return self.to_pixels(crop)[0].cpu().numpy()
+
+    def _run(self, prepared):
+        import torch
+
+        crops = collate([p[0] for p in prepared], pin_memory=self.runtime.device.startswith("cuda"))
+        with torch.inference_mode():
+            pixels = self.to_pixels(crops)
+            with self.runtime.autocast():
                 maps = self.net.extract_features(pixels)  # (B, 1280, h, w)
                 feats = maps.float().mean(dim=(2, 3))  # (B, 1280): global average pool, as forward() does
                 # The library's forward() hides the pooled vector; its classifier layer is the public
                 # nn.Module attribute ``_fc`` (dropout is the identity in eval mode).
                 out = self.net._fc(feats)  # (B, 1000)
-            pooled.append(feats.float().cpu().numpy())
-            logits.append(out.float().cpu().numpy())
+        return feats, out, [p[1] for p in prepared]
+
+    def forward(self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False,
+                workers: int | None = None) -> ImageOutputs:
+        """Classifier outputs of ``images`` in input order; decoding runs in ``workers`` threads
+        (``pipeline.default_workers``) while the network runs. A bad input raises ``ImageLoadError``."""
+        workers = default_workers(self.runtime.device) if workers is None else workers
+        chunks = prepared_batches(images, self.prepare, batch_size=batch_size, workers=workers, progress=progress,
+                                  desc=f"encode images ({self.cfg.arch})")
+
+        def fetch(result):
+            feats, out, thumbs = result
+            return feats.float().cpu().numpy(), out.float().cpu().numpy(), hsv_colours(np.stack(thumbs))
+
+        parts = lagged_outputs(chunks, self._run, fetch)
+        pooled = [np.zeros((0, FEATURE_DIM), np.float32)] + [p[0] for p in parts]
+        logits = [np.zeros((0, 1000), np.float32)] + [p[1] for p in parts]
+        colours = [image_colours([])] + [p[2] for p in parts]
         return ImageOutputs(np.concatenate(pooled), np.concatenate(logits), np.concatenate(colours))
 
 
@@ -131,6 +167,8 @@ def load_efficientnet_lite(arch: str = DEFAULT_ARCH, runtime: Runtime | None = N
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
     runtime = runtime or select_runtime()
     net = net.to(runtime.device).eval().to(memory_format=torch.channels_last)
+    if fast_forward():
+        cast_matmul_weights(net, runtime)
     return EfficientNetLiteEncoder(net, cfg, runtime)
 
 
@@ -232,11 +270,17 @@ class LocalModel:
     def embed_dim(self) -> int:
         return self.semantic_dim + (len(BASIC_COLOURS) if self.colour_weight > 0 else 0)
 
+    @property
+    def image_size(self) -> int:
+        """Side of the network input in pixels (inputs are decoded at reduced size for it)."""
+        return self.image_encoder.image_size
+
     def image_outputs(
-        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False
+        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False,
+        workers: int | None = None,
     ) -> ImageOutputs:
         """Run the classifier once: pooled features, logits and colour shares."""
-        return self.image_encoder.forward(images, batch_size=batch_size, progress=progress)
+        return self.image_encoder.forward(images, batch_size=batch_size, progress=progress, workers=workers)
 
     def conse_from_outputs(self, outputs: ImageOutputs) -> np.ndarray:
         """ConSE embeddings (N, D) of precomputed classifier outputs."""
@@ -258,9 +302,11 @@ class LocalModel:
         return l2_normalize(np.hstack([emb, scaled]).astype(np.float32))
 
     def encode_images(
-        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False
+        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False,
+        workers: int | None = None,
     ) -> np.ndarray:
-        return self.embed_outputs(self.image_outputs(images, batch_size=batch_size, progress=progress))
+        outputs = self.image_outputs(images, batch_size=batch_size, progress=progress, workers=workers)
+        return self.embed_outputs(outputs)
 
     def encode_image_features(
         self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False
@@ -324,7 +370,7 @@ def build_local(
     conse = conse or ConseConfig()
     runtime = select_runtime(device, precision)
     image_encoder = load_efficientnet_lite(arch, runtime)
-    text_encoder = load_sentence_encoder(device=runtime.device)
+    text_encoder = load_sentence_encoder(device=runtime.device, precision=runtime.precision)
     class_emb = class_text_embeddings(text_encoder.encode, conse)
     center = class_emb.mean(axis=0) if conse.center else None
     logit_scale = float(getattr(head, "logit_scale", 30.0)) if head is not None else 30.0

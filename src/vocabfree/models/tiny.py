@@ -37,6 +37,7 @@ class TinyModel:
         self.name = "test-tiny"
         self.embed_dim = embed_dim
         self.logit_scale = 100.0
+        self.image_size = _GRID  # its whole input is a 4 x 4 summary of the image
         rng = np.random.default_rng(seed)
         self._projection = rng.standard_normal((_GRID * _GRID * 3, embed_dim)).astype(np.float32)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from vocabfree.cli._jobs import EngineOption, OutputOption, RayAddressOption
 from vocabfree.cli._output import (
     CalibrateOption,
     DescribeOption,
@@ -68,6 +69,9 @@ def register(app: typer.Typer) -> None:
         precision: PrecisionOption = "auto",
         evidence: Annotated[bool, typer.Option(help="Vocabulary-free: also print retrieved captions.")] = False,
         json_: JsonOption = False,
+        output: OutputOption = None,
+        engine: EngineOption = "local",
+        ray_address: RayAddressOption = None,
     ) -> None:
         """Classify images: zero-shot over --labels, or --vocabulary-free with --db (no class list)."""
         label_list = read_labels(labels, labels_file)
@@ -75,6 +79,13 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("give either --labels/--labels-file (zero-shot) or --vocabulary-free --db DIR")
         if vocabulary_free and db is None:
             raise typer.BadParameter("--vocabulary-free needs --db DIR (build one with 'vocabfree db build')")
+        if output is not None or engine != "local":  # a batch job: parquet parts, resumable (cli/_jobs.py)
+            from vocabfree.cli._jobs import classify_job
+
+            return classify_job(images, output, engine, ray_address, json_=json_, batch_size=batch_size,
+                                model=model, labels=label_list, db=str(db) if vocabulary_free else None,
+                                method=method, templates=templates, descriptions=describe,
+                                calibrate=calibrate_flag(calibrate), top_k=top_k, device=device, precision=precision)
         pil, sources = load_inputs(images, skip_errors)
         vlm = load_model_from_options(model, device, precision)
         if vocabulary_free:

@@ -111,12 +111,13 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=4096)
     parser.add_argument("--spread", type=float, default=0.6, help="noise std per dimension (centres: std 1)")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--flat-sweep", default=None, help="comma-separated sizes: flat vs auto(ivf) at each")
+    parser.add_argument("--flat-sweep", default=None, help="comma-separated sizes: each of --sweep-kinds at each")
+    parser.add_argument("--sweep-kinds", default="flat,ivf")
     parser.add_argument("--keep", action="store_true", help="keep the database folder")
     args = parser.parse_args()
     if args.flat_sweep:
         for n in (int(s) for s in args.flat_sweep.split(",")):
-            for kind in ("flat", "ivf"):
+            for kind in args.sweep_kinds.split(","):
                 args.index = kind
                 print(json.dumps(measure(args.out / f"{kind}-{n}", n, args.dim, args)), flush=True)
                 shutil.rmtree(args.out / f"{kind}-{n}")

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from vocabfree.cli._jobs import EngineOption, OutputOption, RayAddressOption
 from vocabfree.cli._output import (
     DEFAULT_MAX_PIXELS,
     CalibrateOption,
@@ -126,6 +127,9 @@ def register(app: typer.Typer) -> None:
             "--evidence", help="Vocabulary-free: also print the retrieved captions (always in JSON).")] = False,
         json_: JsonOption = False,
         jsonl: JsonlOption = False,
+        output: OutputOption = None,
+        engine: EngineOption = "local",
+        ray_address: RayAddressOption = None,
     ) -> None:
         """Classify images: zero-shot over --labels, or --vocabulary-free with --db (no class list)."""
         from vocabfree.classify.baselines import BASELINES
@@ -152,8 +156,15 @@ def register(app: typer.Typer) -> None:
                 raise usage_error("--db is for --vocabulary-free; zero-shot uses --labels only")
             check_zero_shot_options(label_list, templates, describe)
         calibration = calibrate_flag(calibrate)
-        paths = expand_paths(images)
         name = _vocabulary_free_model(model, db) if db is not None else (model or DEFAULT_MODEL)
+        if output is not None or engine != "local":  # a batch job: parquet parts, resumable (cli/_jobs.py)
+            from vocabfree.cli._jobs import classify_job
+
+            return classify_job(images, output, engine, ray_address, json_=json_, batch_size=batch_size,
+                                model=name, labels=label_list, db=str(db) if vocabulary_free else None,
+                                method=method, templates=templates, descriptions=describe,
+                                calibrate=calibration, top_k=top_k, device=device, precision=precision)
+        paths = expand_paths(images)
         vlm = load_model_from_options(name, device, precision)
         if vocabulary_free:
             from vocabfree.classify.baselines import make_classifier

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from tests.cli.test_cli import make_dataset, run
-from tests.conftest import TINY_CAPTIONS, build_tiny_db
+from tests.conftest import TINY_CAPTIONS, build_tiny_db, needs_wordnet
 from tests.test_images import malformed_corpus
+from vocabfree.models import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -199,3 +200,19 @@ def test_python_api_names_results_by_path(tiny_model, colour_images):
     assert [p.source for p in clf.predict_topk([colour_images["red"], str(colour_images["blue"])], k=1)] == [
         str(colour_images["red"]), str(colour_images["blue"])]
     assert clf.predict_topk(tiny_model.encode_images([colour_images["red"]]), k=1)[0].source == ""
+
+
+@pytest.mark.slow  # embeds WordNet's 27,779 glosses
+@needs_wordnet
+def test_demo_builds_once_then_reuses(monkeypatch, capsys, colour_images, tmp_path):
+    args = ["demo", colour_images["red"], "--model", "test-tiny", "--db", tmp_path / "db", "--json"]
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 0 and "built" in err and json.loads(out)["results"][0]["mode"] == "vocabulary-free"
+    stamp = (tmp_path / "db" / "manifest.json").stat().st_mtime_ns
+    code, out2, err = run(monkeypatch, capsys, *args)
+    assert code == 0 and "reusing" in err and (tmp_path / "db" / "manifest.json").stat().st_mtime_ns == stamp
+    assert json.loads(out2) == json.loads(out)
+    build_tiny_db(tmp_path / "other", load_model("test-tiny"), TINY_CAPTIONS)  # same model, another corpus
+    code, _, err = run(monkeypatch, capsys, "demo", colour_images["red"], "--model", "test-tiny", "--db",
+                       tmp_path / "other")
+    assert code == 1 and "--rebuild" in one_line(err)

@@ -169,7 +169,6 @@ class ModelEngine:
         )
 
     async def classify(self, image: Image.Image, labels: tuple[str, ...], top_k: int) -> Prediction:
-
         async def run() -> tuple[Any, np.ndarray]:
             # Labels first: a refused label set (429) costs no image work. One deadline covers both.
             return await self.label_set(labels), await self.image_batcher.submit(image)

@@ -62,3 +62,12 @@ def test_caption_eval_checkpoint_and_baseline(checkpoint, colour_csv, monkeypatc
 def test_caption_errors_exit_nonzero(tmp_path):
     result = runner.invoke(app, ["caption", "eval", "--data", "x.csv"])
     assert result.exit_code != 0
+
+
+def test_split_images_max_images_keeps_the_first_images_and_their_rows(colour_csv):
+    from vocabfree.caption.evaluate import split_images
+
+    all_images, images, refs, rows = split_images(colour_csv, "train")
+    _, first, first_refs, first_rows = split_images(colour_csv, "train", max_images=2)
+    assert len(images) == 4 and first == images[:2] and first_refs == refs[:2]
+    assert [all_images[r] for r in first_rows] == first and list(first_rows) == list(rows[:2])

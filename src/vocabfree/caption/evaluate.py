@@ -42,13 +42,15 @@ class EvalReport:
         return out
 
 
-def split_images(data: str | Path, split: str, image_root: str | Path | None = None):
-    """(all images of the file, unique images of ``split``, their references, their rows in the first list)."""
+def split_images(data: str | Path, split: str, image_root: str | Path | None = None, max_images: int | None = None):
+    """(all images of the file, unique images of ``split`` (the first ``max_images``), their references, their
+    rows in the first list)."""
     pairs = read_pairs(data, None, image_root)
     all_images = group_by_image(pairs)[0]
     images, refs = group_by_image([p for p in pairs if p.split == split])
     if not images:
         raise InvalidInputError(f"{data}: no images in split '{split}'")
+    images, refs = images[:max_images], refs[:max_images]
     row = {p: i for i, p in enumerate(all_images)}
     return all_images, images, refs, np.array([row[p] for p in images])
 
@@ -64,9 +66,9 @@ def score_captions(name: str, split: str, images, captions, references, *, clip_
 def evaluate_checkpoint(captioner, data: str | Path, split: str, *, beam_size: int = 1, length_penalty: float = 1.0,
                         image_root: str | Path | None = None, feature_cache: str | Path | None = None,
                         clip_model=None, name: str | None = None, meteor: bool = True,
-                        batch_size: int = 32) -> EvalReport:
-    """Caption every image of ``split`` with a loaded ``Captioner`` and score it."""
-    all_images, images, refs, rows = split_images(data, split, image_root)
+                        batch_size: int = 32, max_images: int | None = None) -> EvalReport:
+    """Caption every image of ``split`` (or its first ``max_images``) with a loaded ``Captioner``; score it."""
+    all_images, images, refs, rows = split_images(data, split, image_root, max_images)
     if captioner.feature_kind == "tokens":  # cached per image: encode only this split's images
         feats = cached_features(captioner.image_model, images, "tokens", feature_cache, progress=True,
                                 tokens=captioner.tokens)
@@ -84,7 +86,8 @@ def evaluate_checkpoint(captioner, data: str | Path, split: str, *, beam_size: i
 
 def evaluate_nearest(data: str | Path, split: str, image_model, *, by: Literal["image", "text"] = "image",
                      train_split: str = "train", image_root: str | Path | None = None,
-                     feature_cache: str | Path | None = None, clip_model=None, meteor: bool = True) -> EvalReport:
+                     feature_cache: str | Path | None = None, clip_model=None, meteor: bool = True,
+                     max_images: int | None = None) -> EvalReport:
     """The baseline: copy the nearest training caption.
 
     ``by="image"``: nearest training image by the image model's features (the ones a decoder would see),
@@ -98,7 +101,7 @@ def evaluate_nearest(data: str | Path, split: str, image_model, *, by: Literal["
     all_images = group_by_image(pairs)[0]
     row = {p: i for i, p in enumerate(all_images)}
     train = [p for p in pairs if p.split == train_split]
-    _, images, refs, rows = split_images(data, split, image_root)
+    _, images, refs, rows = split_images(data, split, image_root, max_images)
     kind = feature_kind(image_model) if by == "image" else "embedding"
     feats = cached_features(image_model, all_images, kind, feature_cache)
     start = time.perf_counter()

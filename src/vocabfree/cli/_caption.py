@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
     def generate(
         images: Annotated[list[str], typer.Argument(help="Image files, directories (recursive) or glob patterns.")],
         checkpoint: CheckpointOption,
-        beam: Annotated[int, typer.Option(min=1, help="Beam size (1 = greedy).")] = 1,
+        beam: Annotated[int, typer.Option(min=1, help="Beam size (1 = greedy).")] = 3,
         length_penalty: Annotated[float, typer.Option(help="Beam score = logprob / length**penalty.")] = 1.0,
         top_p: Annotated[float | None, typer.Option(help="Nucleus sampling with this top-p (not beam).")] = None,
         temperature: Annotated[float, typer.Option(help="Sampling temperature (with --top-p).")] = 1.0,
@@ -144,6 +144,8 @@ def register(app: typer.Typer) -> None:
         feature_cache: Annotated[str | None, typer.Option(help="Feature cache folder.")] = "artifacts/caption/features",
         meteor: Annotated[bool, typer.Option(help="Compute METEOR (needs Java).")] = True,
         examples: Annotated[int, typer.Option(help="With --json: include this many captions per row.")] = 0,
+        max_images: Annotated[int | None, typer.Option(
+            min=1, help="Score only the first N images of each split (quick checks, slow decoders).")] = None,
         device: DeviceOption = None,
         precision: PrecisionOption = "auto",
         json_: JsonOption = False,
@@ -174,7 +176,7 @@ def register(app: typer.Typer) -> None:
                 for b in beam:
                     reports.append(evaluate_checkpoint(
                         captioner, data, s, beam_size=b, image_root=image_root, feature_cache=feature_cache,
-                        clip_model=clip, name=f"{ck.name} (beam {b})", meteor=meteor))
+                        clip_model=clip, name=f"{ck.name} (beam {b})", meteor=meteor, max_images=max_images))
         if baseline:
             from vocabfree.caption.checkpoint import read_meta
 
@@ -187,7 +189,8 @@ def register(app: typer.Typer) -> None:
                         raise InvalidInputError(f"unknown baseline '{by}'; use image or text")
                     base_model = model(name) if by == "image" else (clip or model(name))
                     reports.append(evaluate_nearest(data, s, base_model, by=by, image_root=image_root,  # type: ignore[arg-type]
-                                                    feature_cache=feature_cache, clip_model=clip, meteor=meteor))
+                                                    feature_cache=feature_cache, clip_model=clip, meteor=meteor,
+                                                    max_images=max_images))
         if json_:
             rows = []
             for r in reports:

@@ -97,3 +97,16 @@ def test_collate_stacks_uint8_without_copying_dtype_wrong():
     assert out.dtype == torch.uint8 and out.shape == (3, 4, 5, 3)
     assert [int(out[i].max()) for i in range(3)] == [0, 1, 2]
     assert collate([np.ones(3, np.float32)]).dtype == torch.float32
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_batches_are_pinned_and_normalised_on_the_device():
+    from vocabfree.models.preprocess import HFImageTransform
+
+    arrays = [np.full((8, 8, 3), 255, np.uint8), np.zeros((8, 8, 3), np.uint8)]
+    batch = collate(arrays, pin_memory=True)
+    assert batch.is_pinned()
+    transform = HFImageTransform(None, None, 3, None, 1 / 255, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    pixels = transform.to_pixels(batch, "cuda")
+    assert pixels.device.type == "cuda" and pixels.shape == (2, 3, 8, 8)
+    assert pixels[0].min().item() == pytest.approx(1.0) and pixels[1].max().item() == pytest.approx(-1.0)

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pyarrow.parquet as pq
 
-from vocabfree.cli import main
-
-
-def run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["vocabfree", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli.test_cli import run
 
 
 def test_embed_images_writes_parts_and_a_rerun_resumes(monkeypatch, capsys, image_dir, tmp_path):

@@ -1,8 +1,8 @@
 """Embedding jobs: image embeddings into parquet parts, and caption embeddings into database shards.
 
 ``EmbedImagesTask``: columns ``source``, ``embedding`` (fixed-size list of float32, L2-normalised; null
-where the input failed), ``error``. Read them back with
-``np.stack(pq.read_table(out).column("embedding").to_numpy(zero_copy_only=False))``.
+where the input failed), ``error``. Read the good ones back with
+``embedding_matrix(pq.read_table(out, filters=pc.field("error").is_null())["embedding"])``.
 
 ``run_embedding`` embeds the caption shards of a database build (``vocabfree.database.shards``) on an
 engine: each shard is embedded with ``shards.embed_shard`` (whole shard per call, as the local build does)

@@ -21,6 +21,7 @@ This module is the only one that imports ``ray``, and only when the ``ray`` engi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -212,9 +213,20 @@ def _user_code_exception(ray) -> type[BaseException]:
     return getattr(getattr(ray.data, "exceptions", None), "UserCodeException", ray.exceptions.RayError)
 
 
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)): (.*)$")
+
+
 def _root_cause(exc: BaseException) -> str:
-    """The innermost error's message, without Ray's wrapping tracebacks."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1] if text else ''}"
+    """The worker's original error as ``Type: message``. Ray ships it as text inside its wrappers'
+    messages (the exception chain does not survive the trip), so the first error line there that is not
+    Ray's own is taken."""
+    texts = []
+    while isinstance(exc, BaseException) and len(texts) < 10:
+        texts.append(f"{type(exc).__name__}: {exc}")
+        exc = getattr(exc, "cause", None) or exc.__cause__
+    for text in texts:
+        for line in text.splitlines():
+            found = _ERROR_LINE.match(line.strip())
+            if found and not found.group(1).startswith(("ray.", "RayTaskError", "UserCodeException")):
+                return line.strip()
+    return texts[-1].strip().splitlines()[0]

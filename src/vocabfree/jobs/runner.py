@@ -13,13 +13,13 @@ finished parts and produces the same rows.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vocabfree.database.shards import captions_sha256  # SHA-256 of strings joined by newlines
 from vocabfree.errors import InvalidInputError
 from vocabfree.jobs.engine import EngineConfig, run_shards
 from vocabfree.jobs.sinks import ParquetShardSink
@@ -43,13 +43,6 @@ def list_inputs(specs: Sequence[str | os.PathLike]) -> list[str]:
     if not out:
         raise InvalidInputError("no inputs: the lists given are empty")
     return out
-
-
-def inputs_sha256(items: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for item in items:
-        digest.update(item.encode("utf-8") + b"\n")
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -81,7 +74,7 @@ def run_image_job(task, inputs: Sequence[str | os.PathLike], output: str | os.Pa
         raise InvalidInputError(f"shard_size must be >= 1, got {shard_size}")
     started = time.perf_counter()
     items = list_inputs(inputs)
-    spec = {**task.spec(), "inputs": len(items), "inputs_sha256": inputs_sha256(items), "shard_size": shard_size}
+    spec = {**task.spec(), "inputs": len(items), "inputs_sha256": captions_sha256(items), "shard_size": shard_size}
     sink = ParquetShardSink(output, spec, overwrite=overwrite).open()
     starts = range(0, len(items), shard_size)
     pending = [(k, s) for k, s in enumerate(starts) if not sink.done(k, min(shard_size, len(items) - s))]

@@ -61,12 +61,12 @@ class ParquetShardSink:
         try:
             old = json.loads(job.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise InvalidInputError(f"{job} is unreadable ({exc}); use --overwrite to start over") from exc
+            raise InvalidInputError(f"{job} is unreadable ({exc}); delete {self.out} to start over") from exc
         changed = sorted(key for key in set(old) | set(self.spec) if old.get(key) != self.spec.get(key))
         if changed:
             raise InvalidInputError(
-                f"{self.out} holds results of another job ({', '.join(changed)} differ); use --overwrite to "
-                "replace them or another --output")
+                f"{self.out} holds the results of another job ({', '.join(changed)} differ): delete it or "
+                "choose another --output")
 
     def done(self, k: int, rows: int) -> bool:
         """True if part ``k`` exists with ``rows`` rows and a readable footer."""

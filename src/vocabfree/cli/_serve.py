@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int | None, typer.Option(help="port to bind (default 8000)")] = None,
         device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default backend's)")] = None,
         max_batch: Annotated[
-            int | None, typer.Option("--max-batch", help="largest micro-batch; 1 disables batching (default 16)")
+            int | None, typer.Option("--max-batch", help="largest micro-batch; 1 disables batching (default 32)")
         ] = None,
         max_wait_ms: Annotated[
             float | None, typer.Option("--max-wait-ms", help="how long a batch waits to fill (default 5)")

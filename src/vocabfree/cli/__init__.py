@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from vocabfree.cli import _align, _caption, _classify, _db, _eval, _fewshot, _models, _serve
+from vocabfree.cli import _align, _caption, _classify, _db, _eval, _fewshot, _models, _serve, _vqa
 from vocabfree.errors import VocabfreeError
 
 app = typer.Typer(
@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="vocabfree: vocabulary-free, zero-shot and few-shot image classification, captioning and evaluation.",
 )
-for module in (_models, _classify, _fewshot, _eval, _db, _align, _caption, _serve):
+for module in (_models, _classify, _fewshot, _eval, _db, _align, _caption, _serve, _vqa):
     module.register(app)
 
 

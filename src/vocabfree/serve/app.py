@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vocabfree import __version__
 from vocabfree.serve.errors import PayloadTooLargeError, install_error_handlers
-from vocabfree.serve.routers import caption, classify, embed, health
+from vocabfree.serve.routers import caption, classify, embed, health, vqa
 from vocabfree.serve.schemas import CaptionRequest, ClassifyRequest, EmbedRequest
 from vocabfree.serve.services import Services
 from vocabfree.serve.settings import ServeSettings
@@ -121,7 +121,7 @@ def create_app(settings: ServeSettings | None = None, *, services: Services | No
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (health, classify, caption, embed):
+    for module in (health, classify, caption, embed, vqa):
         app.include_router(module.router)
     _add_request_schemas(app)
 

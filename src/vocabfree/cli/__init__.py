@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from vocabfree.cli import _align, _caption, _classify, _db, _demo, _eval, _fewshot, _jobs, _models, _serve
+from vocabfree.cli import _align, _caption, _classify, _db, _demo, _eval, _fewshot, _jobs, _models, _serve, _vqa
 from vocabfree.cli._output import click_exceptions
 from vocabfree.errors import VocabfreeError
 
@@ -25,7 +25,7 @@ app = typer.Typer(
     context_settings={"max_content_width": 120},
     help="vocabfree: vocabulary-free, zero-shot and few-shot image classification, captioning and evaluation.",
 )
-for module in (_demo, _models, _classify, _fewshot, _eval, _db, _jobs, _align, _caption, _serve):
+for module in (_demo, _models, _classify, _fewshot, _eval, _db, _jobs, _align, _caption, _serve, _vqa):
     module.register(app)
 for group in app.registered_groups:  # sub-apps get the same plain help, whichever module made them
     group.typer_instance.rich_markup_mode = None

@@ -20,13 +20,14 @@ from pydantic.json_schema import models_json_schema
 from vocabfree import __version__
 from vocabfree.serve.errors import install_error_handlers
 from vocabfree.serve.middleware import ApiKeyMiddleware, BodyLimitMiddleware, BodyTimeoutMiddleware
-from vocabfree.serve.routers import caption, classify, embed, health
+from vocabfree.serve.routers import caption, classify, embed, health, vqa
 from vocabfree.serve.schemas import CaptionRequest, ClassifyRequest, EmbedRequest
 from vocabfree.serve.services import Services
 from vocabfree.serve.settings import ServeSettings
 
 STATIC_DIR = Path(__file__).parent / "static"
-ROUTERS = (health, classify, caption, embed)  # a new resource: one module in routers/ with a ``router``, listed here
+# A new resource: one module in routers/ with a ``router``, listed here.
+ROUTERS = (health, classify, caption, embed, vqa)
 log = logging.getLogger("vocabfree.serve")
 
 

@@ -174,3 +174,20 @@ def test_fast_forward_equals_plain_autocast_and_stays_close_to_eager_fp32(tiny_2
         ours, autocast, reference = encode(fast), encode(plain), encode(eager)
         np.testing.assert_allclose(ours, autocast, atol=1e-6)  # the same casts, done once
         assert np.min(np.sum(ours * reference, axis=1)) >= 0.999
+
+
+@pytest.mark.slow
+@needs_photos
+def test_compiled_image_tower_stays_equal_to_eager(tiny_224_dirs, big_photos):
+    path = tiny_224_dirs["clip"]
+    eager = load_model(f"hf:{path}", precision="fp32", fast_forward=False)
+    compiled = load_model(f"hf:{path}", precision="fp32", compile=True)
+    assert type(compiled.model.vision_model).__name__ == "OptimizedModule"
+    reference = eager.encode_images(big_photos, batch_size=5)
+    ours = compiled.encode_images(big_photos, batch_size=5)  # a full and a partial batch: two shapes
+    assert np.min(np.sum(ours * reference, axis=1)) >= 0.999
+    from vocabfree.models._runtime import cpu_supports_bf16
+
+    if cpu_supports_bf16():  # the configuration the docs measure: bf16 weights, autocast, compiled tower
+        fast = load_model(f"hf:{path}", precision="bf16", compile=True).encode_images(big_photos, batch_size=5)
+        assert np.min(np.sum(fast * reference, axis=1)) >= 0.999

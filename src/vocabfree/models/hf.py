@@ -14,7 +14,7 @@ import numpy as np
 from vocabfree.errors import InvalidInputError, UnknownBackendError
 from vocabfree.images import ImageInput, load_image
 from vocabfree.models._registry import register_backend
-from vocabfree.models._runtime import Precision, Runtime, cast_matmul_weights, select_runtime
+from vocabfree.models._runtime import Precision, Runtime, cast_matmul_weights, compile_enabled, select_runtime
 from vocabfree.models._runtime import fast_forward as use_fast_forward
 from vocabfree.models.pipeline import (
     TOKENS_PER_TEXT,
@@ -121,9 +121,11 @@ class HFVisionLanguageModel:
 
 @register_backend("hf:", "any Hugging Face CLIP/SigLIP checkpoint: hf:<hub id> or hf:<local directory>")
 def create_hf(model_id: str, device: str | None = None, precision: Precision = "auto",
-              fast_forward: bool | None = None, **_: object):
+              fast_forward: bool | None = None, compile: bool | None = None, **_: object):  # noqa: A002
     """Load a dual encoder; ``fast_forward=False`` (or ``VOCABFREE_FAST_FORWARD=0``) keeps the weights in fp32
-    and lets autocast cast them per batch, as before (same outputs, slower)."""
+    and lets autocast cast them per batch, as before (same outputs, slower). ``compile=True`` (or
+    ``VOCABFREE_COMPILE=1``) runs the image tower through ``torch.compile``: faster for long jobs, after a
+    compilation of a minute or so (``_runtime.compile_enabled``)."""
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -150,4 +152,8 @@ def create_hf(model_id: str, device: str | None = None, precision: Precision = "
     model = model.to(runtime.device).eval()
     if use_fast_forward(fast_forward):
         cast_matmul_weights(model, runtime)
+    if compile_enabled(compile) and hasattr(model, "vision_model"):
+        import torch
+
+        model.vision_model = torch.compile(model.vision_model)  # get_image_features calls it by this name
     return HFVisionLanguageModel(model, tokenizer, image_processor, name=f"hf:{model_id}", runtime=runtime)

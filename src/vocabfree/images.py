@@ -79,7 +79,10 @@ def _open(item: ImageInput, name: str, formats: Collection[str] | None) -> Image
     if isinstance(source, Path) and not source.is_file():
         raise ImageLoadError(f"{name}: no such file")
     try:
-        return Image.open(source, formats=sorted(formats) if formats else None)
+        # Pillow's ``Image.open(formats=...)`` raises KeyError for a name without an opener of its own: MPO
+        # files (phone JPEGs) are opened by the JPEG plugin, so "MPO" means "JPEG" here.
+        openers = sorted({"JPEG" if f.upper() == "MPO" else f.upper() for f in formats}) if formats else None
+        return Image.open(source, formats=openers)
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{name}: {exc}") from exc
     except UnidentifiedImageError as exc:

@@ -51,7 +51,8 @@ def images(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(address="local", num_cpus=2, include_dashboard=False)  # a new instance, never a running one
+    # A new instance, never a running one, on loopback only.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
     yield
     ray.shutdown()
 

@@ -58,7 +58,9 @@ def predict_zero_shot(classifier: Any, embeddings: np.ndarray, top_k: int) -> li
 def open_database(path: str, model: VisionLanguageModel) -> Any:
     from vocabfree.database import CaptionDatabase
 
-    return CaptionDatabase.open(path, model=model)
+    # A server answers from this database for a long time: check every file's checksum once at start, so
+    # same-size corruption is refused here instead of being served (``vocabfree db verify`` does the same).
+    return CaptionDatabase.open(path, model=model, verify="all")
 
 
 def build_vocabulary_free(model: VisionLanguageModel, database: Any) -> Any:

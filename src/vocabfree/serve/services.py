@@ -282,14 +282,8 @@ class Services:
         self.decoder.shutdown(wait=False, cancel_futures=True)
 
 
-def _openers(formats: tuple[str, ...]) -> list[str]:
-    """Pillow's ``Image.open(formats=...)`` raises KeyError for a name that has no opener of its own: MPO
-    files (phone JPEGs) are opened by the JPEG plugin, so "MPO" maps to "JPEG"."""
-    return sorted({"JPEG" if f == "MPO" else f for f in formats})
-
-
 def _decode(image: inputs.ImageBytes, settings: ServeSettings, side: int) -> Image.Image:
-    formats = _openers(settings.image_formats)
+    formats = settings.image_formats
     try:
         return load_image(image.data, max_pixels=settings.max_pixels, formats=formats, min_side=side)
     except ImageLoadError as exc:

@@ -71,6 +71,10 @@ def register(app: typer.Typer) -> None:
         from vocabfree.serve.services import Services
         from vocabfree.serve.settings import MiB, ServeSettings
 
+        if not model and db:  # the model comes from the database's manifest, as for `classify --db`
+            from vocabfree.database import read_manifest
+
+            model = [read_manifest(db).model]
         settings = ServeSettings.load(
             config,
             env=os.environ,

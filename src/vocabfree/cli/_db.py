@@ -52,7 +52,7 @@ def _print_report(report, model: str | None, json_: bool) -> None:
         "nprobe": index.get("nprobe", index.get("ef_search")), "tuned_recall_at_10": index.get("tuned_recall_at_10"),
         "seconds": round(report.seconds, 2), "captions_per_second": round(report.captions_per_second, 1),
     }
-    result = {k: v for k, v in result.items() if v is not None}
+    result = {k: v for k, v in result.items() if v is not None and v == v}  # v != v: NaN (nothing encoded)
     if json_:
         print_json(result)
     else:

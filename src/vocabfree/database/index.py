@@ -181,9 +181,9 @@ def build_index(vectors, config: IndexConfig, *, progress: bool = False):
     ``params`` (the manifest's ``index``) holds the kind, factory string, tuned values and measured recall."""
     n, dim = len(vectors), vectors.dim
     kind = resolve_kind(n, dim, config)
-    params = {**asdict(config), "kind": kind, "requested": config.kind}
     if kind == "flat":
-        return None, params
+        return None, {"kind": "flat", "requested": config.kind, "flat_max": config.flat_max, "memory": config.memory}
+    params = {**asdict(config), "kind": kind, "requested": config.kind}
     faiss = _faiss()
     rng = np.random.default_rng(config.seed)
     queries_n = min(config.tuning_queries, max(1, n // 10))

@@ -156,7 +156,8 @@ def register(app: typer.Typer) -> None:
         checkpoint: CheckpointOption = None,
         baselines: Annotated[bool, typer.Option(help="Also score always-yes, the prefix prior and the blind "
                                                      "model.")] = True,
-        token_cache: Annotated[str | None, typer.Option(help="Image-token cache folder.")] = "artifacts/vqa/tokens",
+        token_cache: Annotated[str, typer.Option(help="Image-token cache folder ('' for none).")]
+        = "artifacts/vqa/tokens",
         predictions: Annotated[bool, typer.Option(help="With --json: include every answer.")] = False,
         device: DeviceOption = None,
         json_: JsonOption = False,
@@ -166,7 +167,8 @@ def register(app: typer.Typer) -> None:
         from vocabfree.vqa.evaluate import evaluate_baselines, evaluate_model
 
         model = VQAModel.load(checkpoint, device=device)
-        reports = evaluate_model(model, data, split, blind=None if baselines else False, token_cache=token_cache)
+        reports = evaluate_model(model, data, split, blind=None if baselines else False,
+                                 token_cache=token_cache or None)
         if baselines:
             reports += evaluate_baselines(data, split)
         if json_:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vocabfree.errors import InvalidInputError
+from vocabfree.errors import InvalidInputError, MissingDependencyError
 from vocabfree.images import ImageInput
 from vocabfree.models.tokens import TokenSpec, encode_image_tokens
 from vocabfree.vqa import checkpoint as ckpt
@@ -57,7 +57,8 @@ def generate_answers(
         prompts = [prompt_ids(tokenizer, q, max_text, max_answer_tokens) for q in questions[start : start + batch_size]]
         ids = generator.generate(chunk, prompts, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id,
                                  max_new_tokens=max_answer_tokens)
-        out.extend(tokenizer.decode(row) for row in ids)
+        # a continuation piece generated first decodes as "##x"; the word it continues is absent, keep "x"
+        out.extend(tokenizer.decode(row).replace("##", "").strip() for row in ids)
     return out
 
 
@@ -82,6 +83,9 @@ class VQAModel:
         from vocabfree.models import load_model
 
         folder = Path(checkpoint) if checkpoint is not None else SHIPPED
+        if checkpoint is None and not (folder / ckpt.CONFIG_FILE).is_file():
+            raise MissingDependencyError(f"the shipped VQA model is missing from {folder}; reinstall vocabfree "
+                                         "or pass --checkpoint DIR")
         meta = ckpt.read_meta(folder)
         spec = TokenSpec(**meta["tokens"])
         if image_model is None:

@@ -91,3 +91,22 @@ def save_state(out_dir: str | Path, state: dict[str, Any]) -> None:
 def load_state(out_dir: str | Path) -> dict[str, Any] | None:
     path = Path(out_dir) / STATE_FILE
     return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+
+
+def export_checkpoint(checkpoint_dir: str | Path, out_dir: str | Path, card: dict[str, Any]) -> Path:
+    """Copy a trained checkpoint for shipping: float16 weights, config (with ``name``), tokenizer and
+    ``model_card.json``; ``state.pt`` (for resuming) is left behind. Built in a sibling folder, then swapped in."""
+    import shutil
+
+    out = Path(out_dir)
+    meta = read_meta(checkpoint_dir)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_weights(load_generator(checkpoint_dir, meta), tmp, half=True)
+    save_tokenizer(load_tokenizer(checkpoint_dir), tmp)
+    write_meta(tmp, {k: v for k, v in meta.items() if k != "version"} | {"name": out.name})
+    (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out

@@ -149,7 +149,7 @@ def test_vocabulary_free_takes_the_database_model(monkeypatch, capsys, colour_im
     (tmp_path / "db" / "manifest.json").write_text("[1, 2]")
     code, _, err = run(monkeypatch, capsys, "classify", colour_images["red"], "--vocabulary-free", "--db",
                        tmp_path / "db")
-    assert code == 1 and "expected a JSON object" in one_line(err)
+    assert code == 1 and "not a JSON object" in one_line(err)
 
 
 def test_offline_default_model_fails_fast_with_how_to_get_it(tmp_path, colour_images):

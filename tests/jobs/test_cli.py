@@ -26,13 +26,13 @@ def test_classify_output_has_the_rows_the_table_mode_prints(monkeypatch, capsys,
     common = ("classify", colour_images["red"].parent, "--labels", "red,green,blue", "--model", "test-tiny", "-k", 2)
     code, stdout, _ = run(monkeypatch, capsys, *common, "--json")
     assert code == 0
-    expected = json.loads(stdout)
+    expected = json.loads(stdout)["results"]
     out = tmp_path / "results.parquet"
     code, stdout, _ = run(monkeypatch, capsys, *common, "--output", out)
     assert code == 0 and "3 rows written (0 failed inputs)" in stdout
     rows = pq.read_table(out).to_pylist()
     assert [r["source"] for r in rows] == [e["source"] for e in expected]
-    assert [r["labels"] for r in rows] == [e["labels"] for e in expected]
+    assert [r["labels"] for r in rows] == [[p["label"] for p in e["predictions"]] for e in expected]
 
 
 def test_engine_options_are_checked(monkeypatch, capsys, colour_images, tmp_path):

@@ -53,3 +53,14 @@ def test_tiny_model_learns_colours_and_the_image_helps(tiny_vqa_checkpoint, tiny
     seeing, blind = evaluate_model(model, tiny_vqa_root / "questions.jsonl", "test", token_cache=None)
     assert seeing.scores.accuracy > blind.scores.accuracy + 0.2
     assert seeing.scores.by_answer_type["other"] >= 0.75  # colour questions on unseen images
+
+
+def test_without_holdout_the_final_weights_are_kept(tiny_vqa_root, tmp_path):
+    from vocabfree.vqa.checkpoint import load_generator
+
+    out = tmp_path / "all"
+    result = train(tiny_train_config(tiny_vqa_root, out, total_steps=10, eval_every=4, holdout_fraction=0.0))
+    assert result["best"] == {"step": 10, "holdout_accuracy": None}
+    final = ckpt.load_state(out)["model"]
+    for key, value in load_generator(out).state_dict().items():
+        assert torch.equal(value, final[key]), key

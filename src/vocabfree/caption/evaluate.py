@@ -68,17 +68,15 @@ def evaluate_checkpoint(captioner, data: str | Path, split: str, *, beam_size: i
                         clip_model=None, name: str | None = None, meteor: bool = True,
                         batch_size: int = 32, max_images: int | None = None) -> EvalReport:
     """Caption every image of ``split`` (or its first ``max_images``) with a loaded ``Captioner``; score it."""
-    all_images, images, refs, rows = split_images(data, split, image_root, max_images)
-    if captioner.feature_kind == "tokens":  # cached per image: encode only this split's images
-        feats = cached_features(captioner.image_model, images, "tokens", feature_cache, progress=True,
-                                tokens=captioner.tokens)
-    else:
-        feats = cached_features(captioner.image_model, all_images, captioner.feature_kind, feature_cache)[rows]
+    _, images, refs, _ = split_images(data, split, image_root, max_images)
+    # Only this split's images are encoded (not every image of the file: Flickr8k's test is 1,000 of 7,386).
+    feats = cached_features(captioner.image_model, images, captioner.feature_kind, feature_cache, progress=True,
+                            tokens=captioner.tokens)
     start = time.perf_counter()
     captions = [c.text for c in captioner.generate_from_features(
         feats, beam_size=beam_size, length_penalty=length_penalty, batch_size=batch_size)]
     seconds = time.perf_counter() - start
-    clip_emb = cached_features(clip_model, all_images, "embedding", feature_cache)[rows] if clip_model else None
+    clip_emb = cached_features(clip_model, images, "embedding", feature_cache) if clip_model else None
     label = name or f"{captioner.meta.get('decoder', 'decoder')} (beam {beam_size})"
     return score_captions(label, split, images, captions, refs, clip_model=clip_model, clip_embeddings=clip_emb,
                           seconds=seconds, meteor=meteor)

@@ -15,7 +15,7 @@ from typing import Any
 
 from vocabfree.errors import MissingDependencyError
 
-SHIPPED_NAME = "flickr8k-own-xattn"
+SHIPPED_NAME = "flickr8k-own"
 SHIPPED_DIR = Path(__file__).parent / "assets" / SHIPPED_NAME
 CARD_FILE = "model_card.json"
 

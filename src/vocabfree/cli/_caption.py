@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
     @caption_app.command()
     def generate(
         images: Annotated[list[str], typer.Argument(help="Image files, directories (recursive) or glob patterns.")],
-        checkpoint: CheckpointOption,
+        checkpoint: CheckpointOption = None,
         beam: Annotated[int, typer.Option(min=1, help="Beam size (1 = greedy).")] = 3,
         length_penalty: Annotated[float, typer.Option(help="Beam score = logprob / length**penalty.")] = 1.0,
         top_p: Annotated[float | None, typer.Option(help="Nucleus sampling with this top-p (not beam).")] = None,

@@ -216,12 +216,16 @@ def train(config: VQATrainConfig, *, resume: bool = False, image_model=None, pre
             log.info("step %d: %s", step, row)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{acc:.3f}")
             window = [0.0, 0]
-            if best is None or acc > best["holdout_accuracy"]:
+            if not prep.holdout:  # nothing to select on: keep the latest weights
+                best = {"step": step, "holdout_accuracy": None}
+                ckpt.save_weights(model, out)
+            elif best is None or acc > best["holdout_accuracy"]:
                 best = {"step": step, "holdout_accuracy": acc}
                 ckpt.save_weights(model, out)
             checkpoint()
     bar.close()
-    if not (out / ckpt.WEIGHTS_FILE).is_file():  # stopped before the first evaluation
+    if not prep.holdout or not (out / ckpt.WEIGHTS_FILE).is_file():  # no selection, or stopped before it
+        best = {"step": step, "holdout_accuracy": None} if not prep.holdout else best
         ckpt.save_weights(model, out)
     checkpoint()
     return {**meta, "history": history, "best": best, "step": step}

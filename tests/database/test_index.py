@@ -63,3 +63,17 @@ def test_resolve_kind_and_sizes():
         parse_size("lots")
     with pytest.raises(InvalidInputError, match="unknown index kind"):
         resolve_kind(10, 8, IndexConfig(kind="annoy"))
+
+
+def test_nprobe_override_at_open(ivf_db):
+    db, _ = ivf_db
+    nlist = int(db.manifest.index["factory"].split("_")[0][3:])
+    full = CaptionDatabase.open(db.path, nprobe=nlist)  # every list: only the SQ8 pre-selection is approximate
+    stored = db.embeddings.astype(np.float32)
+    queries = clustered(100, 64, seed=2)
+    truth = np.argsort(-(queries @ stored.T), axis=1, kind="stable")[:, :10]
+    hits = full.search(queries, k=10)
+    assert np.mean([len(set(h.ids.tolist()) & set(t.tolist())) / 10 for h, t in zip(hits, truth, strict=True)]) >= 0.99
+    assert db.manifest.index["nprobe"] < nlist  # the override does not touch the manifest
+    with pytest.raises(InvalidInputError, match="nprobe"):
+        CaptionDatabase.open(db.path, nprobe=0)

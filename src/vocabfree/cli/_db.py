@@ -203,6 +203,8 @@ def register(app: typer.Typer) -> None:
         image: Annotated[Path | None, typer.Option(help="Query image.")] = None,
         k: Annotated[int, typer.Option("-k", "--k", min=1, help="Captions to return.")] = 10,
         dedup: Annotated[bool, typer.Option(help="Drop near-duplicate captions (inner product >= 0.94).")] = False,
+        nprobe: Annotated[int | None, typer.Option(
+            min=1, help="Lists visited by an IVF index (default: the value tuned at build).")] = None,
         model: Annotated[str | None, typer.Option(
             "--model", "-m", help="Query model (default: the database's own).")] = None,
         device: DeviceOption = None,
@@ -215,7 +217,7 @@ def register(app: typer.Typer) -> None:
         if (text is None) == (image is None):
             raise typer.BadParameter("give exactly one of --text or --image")
         vlm = load_model_from_options(model or read_manifest(path).model, device, precision)
-        db = CaptionDatabase.open(path, model=vlm)
+        db = CaptionDatabase.open(path, model=vlm, nprobe=nprobe)
         query = vlm.encode_texts([text]) if text is not None else vlm.encode_images([image])
         hits = db.search(query, k, dedup_threshold=DEDUP_THRESHOLD if dedup else None)[0]
         rows = [{"rank": r + 1, "id": int(i), "similarity": float(s), "caption": c}

@@ -66,20 +66,22 @@ def verify_files(path: str | os.PathLike, manifest: Manifest | None = None, *, e
 class CaptionDatabase:
     """Captions, their float16 embeddings and an index over them. Use ``CaptionDatabase.open(path)``."""
 
-    def __init__(self, path: Path, manifest: Manifest, vectors: ShardSet, index):
+    def __init__(self, path: Path, manifest: Manifest, vectors: ShardSet, index, params: dict | None = None):
         self.path = path
         self.manifest = manifest
         self.vectors = vectors
         self._index = index
+        self._params = params or manifest.index  # search parameters: the tuned ones unless overridden
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, model: VisionLanguageModel | None = None,
-             verify: str = "small") -> CaptionDatabase:
+             verify: str = "small", nprobe: int | None = None) -> CaptionDatabase:
         """Open a database folder read-only; with ``model``, refuse a database built with another model.
 
         ``verify``: ``"small"`` checksums the smallest files up to ``VERIFY_ON_OPEN_BYTES`` in all (and
         checks every size), ``"all"``
-        every file, ``"sizes"`` sizes only.
+        every file, ``"sizes"`` sizes only. ``nprobe`` overrides the tuned nprobe of an IVF index (efSearch of
+        an HNSW one), e.g. for image queries that need more than the captions it was tuned on.
         """
         if verify not in ("small", "all", "sizes"):
             raise InvalidInputError(f"verify must be 'small', 'all' or 'sizes', got '{verify}'")
@@ -92,7 +94,11 @@ class CaptionDatabase:
         else:
             verify_files(path, manifest, everything=verify == "all")
         vectors = ShardSet(path / SHARDS, [int(s["count"]) for s in manifest.shards])
-        params = manifest.index
+        params = dict(manifest.index)
+        if nprobe is not None and params.get("kind") != "flat":
+            if nprobe < 1:
+                raise InvalidInputError(f"nprobe must be >= 1, got {nprobe}")
+            params["ef_search" if params["kind"] == "hnsw" else "nprobe"] = int(nprobe)
         try:
             index = flat_index(vectors) if params.get("kind") == "flat" else read_index(str(path / INDEX), params)
         except (RuntimeError, TypeError, KeyError) as exc:
@@ -102,7 +108,7 @@ class CaptionDatabase:
                 f"{path} is inconsistent: manifest says {manifest.count} captions of dim {manifest.embed_dim}, "
                 f"found {len(vectors)} shard rows of dim {vectors.dim} and {index.ntotal} indexed; rebuild it"
             )
-        return cls(path, manifest, vectors, index)
+        return cls(path, manifest, vectors, index, params)
 
     @property
     def model_name(self) -> str:
@@ -149,7 +155,7 @@ class CaptionDatabase:
                 f"embeddings of model '{self.model_name}'"
             )
         k = min(k, len(self))
-        params = self.manifest.index
+        params = self._params
         if params.get("kind") == "flat":
             _, ids = self._index.search(np.ascontiguousarray(q), k)
         else:

@@ -1,4 +1,4 @@
-"""The README's shell lines run as written: set-up (also against ``.ci/run``), quick start and serving.
+"""The README's shell lines run as written: set-up (also against ``.ci/run``), quick start, serving, scaling out.
 
 Each line is one test, in README order, in one shared working folder with small inputs made here (a
 quick-start line may use what an earlier one made: run the module, not a single line). A line ending in
@@ -42,6 +42,7 @@ def shell_lines(section: str) -> list[str]:
 
 
 SETUP, QUICK, SERVING = shell_lines("Set up"), shell_lines("Quick start"), shell_lines("Serving")
+SCALING = shell_lines("Scaling out")
 
 
 def skip_reason(segment: str) -> str | None:
@@ -137,7 +138,7 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_LOCAL, reason="needs the 'local' extra (offline weights)")
-@pytest.mark.parametrize("line", QUICK)
+@pytest.mark.parametrize("line", QUICK + SCALING)
 def test_quick_start_line(line, workdir):
     if match := NEEDS.search(line):
         pytest.skip(f"README says it needs {match.group(1).strip()}")

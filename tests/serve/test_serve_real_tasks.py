@@ -105,3 +105,21 @@ def test_generated_caption_from_a_real_checkpoint(tmp_path):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["method"] == "generated" and isinstance(body["caption"], str)
+
+
+@pytest.mark.slow
+def test_local_server_captions_with_the_shipped_captioner_out_of_the_box():
+    """No --caption-checkpoint: a server of the offline model generates captions with the shipped captioner."""
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from pathlib import Path
+
+    photo = Path(__file__).parents[2].parent / "shared/data/caltech101/images/dalmatian/image_0001.jpg"
+    if not photo.is_file():
+        pytest.skip("needs ../shared/data")
+    settings = ServeSettings(models=("local-conse",), warmup=False)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/models").json()["models"][0]["caption"] == "generated"
+        response = client.post("/v1/caption", files={"file": ("d.jpg", photo.read_bytes(), "image/jpeg")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["method"] == "generated" and len(body["caption"].split()) >= 3

@@ -10,19 +10,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
-from vocabfree.cli._output import DeviceOption, JsonOption, PrecisionOption, print_json, print_table, report_skipped
-
-
-class _DefaultToGenerate(TyperGroup):
-    """Route ``caption IMAGES ...`` (no sub-command named) to ``caption generate IMAGES ...``."""
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["generate", *args]
-        return super().parse_args(ctx, args)
-
+from vocabfree.cli._output import (
+    DeviceOption,
+    JsonOption,
+    PrecisionOption,
+    default_command_group,
+    print_json,
+    print_table,
+    report_skipped,
+)
 
 CheckpointOption = Annotated[Path | None, typer.Option(
     "--checkpoint", "-c", help="Trained caption checkpoint directory (default: the shipped captioner).")]
@@ -64,7 +61,8 @@ def _generate(images, checkpoint, beam, length_penalty, top_p, temperature, seed
 
 def register(app: typer.Typer) -> None:
     caption_app = typer.Typer(
-        cls=_DefaultToGenerate, no_args_is_help=True, help="Caption images, train caption decoders, evaluate them."
+        cls=default_command_group("generate"), no_args_is_help=True,
+        help="Caption images, train caption decoders, evaluate them.",
     )
     app.add_typer(caption_app, name="caption")
 

@@ -179,3 +179,17 @@ def load_model_from_options(model: str, device: str | None = None, precision: st
     from vocabfree.models import load_model
 
     return load_model(model, device=device, precision=precision)
+
+
+def default_command_group(default: str) -> type:
+    """A typer group class that routes ``noun ARGS`` (no sub-command named) to ``noun DEFAULT ARGS``, as
+    ``vocabfree caption photo.jpg`` means ``vocabfree caption generate photo.jpg``."""
+    from typer.core import TyperGroup
+
+    class DefaultCommandGroup(TyperGroup):
+        def parse_args(self, ctx, args: list[str]) -> list[str]:
+            if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+                args = [default, *args]
+            return super().parse_args(ctx, args)
+
+    return DefaultCommandGroup

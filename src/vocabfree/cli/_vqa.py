@@ -11,19 +11,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
-from vocabfree.cli._output import DeviceOption, JsonOption, print_json, print_table, report_skipped
-
-
-class _DefaultToAsk(TyperGroup):
-    """Route ``vqa IMAGES ...`` (no sub-command named) to ``vqa ask IMAGES ...``."""
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["ask", *args]
-        return super().parse_args(ctx, args)
-
+from vocabfree.cli._output import (
+    DeviceOption,
+    JsonOption,
+    default_command_group,
+    print_json,
+    print_table,
+    report_skipped,
+)
 
 CheckpointOption = Annotated[Path | None, typer.Option(
     "--checkpoint", "-c", help="Trained VQA checkpoint directory (default: the shipped model).")]
@@ -75,7 +71,7 @@ def _pairs(images: list[str], question: list[str], questions: Path | None) -> li
 
 
 def register(app: typer.Typer) -> None:
-    vqa_app = typer.Typer(cls=_DefaultToAsk, no_args_is_help=True,
+    vqa_app = typer.Typer(cls=default_command_group("ask"), no_args_is_help=True,
                           help="Answer questions about images, train the VQA model, evaluate it.")
     app.add_typer(vqa_app, name="vqa")
 

@@ -73,10 +73,23 @@ def predict_vocabulary_free(classifier: Any, embeddings: np.ndarray, top_k: int)
     return classifier.predict_embeddings(embeddings, top_k=top_k)
 
 
-def load_captioner(checkpoint: str, model: VisionLanguageModel) -> Any:
+def load_captioner(checkpoint: str | None, model: VisionLanguageModel) -> Any:
+    """A trained checkpoint (for ``model``), or with ``None`` the captioner shipped in the package, which runs
+    on the offline image model it was trained with (shared with ``model`` when that is the same one)."""
     from vocabfree.caption.captioner import Captioner
 
+    if checkpoint is None:
+        from vocabfree.caption.checkpoint import read_meta
+        from vocabfree.caption.shipped import shipped_checkpoint
+
+        trained_on = read_meta(shipped_checkpoint())["image_model"]
+        return Captioner.load(None, model=model if model.name == trained_on else None)
     return Captioner.load(checkpoint, model=model)
+
+
+def offers_shipped_captioner(model: VisionLanguageModel) -> bool:
+    """The shipped captioner needs the offline ``local`` weights; a server of a ``local*`` model has them."""
+    return model.name.startswith("local")
 
 
 def generate_captions(captioner: Any, images: list) -> list[str]:

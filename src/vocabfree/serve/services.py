@@ -228,9 +228,10 @@ class Services:
             model = lib.load_vlm(name, settings.device)
             # The database and captioner are tied to the embedding space of the first (default) model.
             database = lib.open_database(settings.database, model) if settings.database and i == 0 else None
+            # Generated captions: the given checkpoint, else the shipped captioner where its weights are here.
             captioner = (
                 lib.load_captioner(settings.caption_checkpoint, model)
-                if settings.caption_checkpoint and i == 0
+                if i == 0 and (settings.caption_checkpoint or lib.offers_shipped_captioner(model))
                 else None
             )
             engine = ModelEngine(model, settings=settings, executor=executor, database=database, captioner=captioner)

@@ -71,3 +71,17 @@ def test_split_images_max_images_keeps_the_first_images_and_their_rows(colour_cs
     _, first, first_refs, first_rows = split_images(colour_csv, "train", max_images=2)
     assert len(images) == 4 and first == images[:2] and first_refs == refs[:2]
     assert [all_images[r] for r in first_rows] == first and list(first_rows) == list(rows[:2])
+
+
+def test_missing_or_corrupt_checkpoint_folders_are_named(tmp_path):
+    from vocabfree.caption.checkpoint import read_meta
+    from vocabfree.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="no caption checkpoint at .*runs/own: no such directory"):
+        read_meta(tmp_path / "runs" / "own")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match="not a caption checkpoint"):
+        read_meta(tmp_path / "empty")
+    (tmp_path / "empty" / "config.json").write_text("[1, 2]")
+    with pytest.raises(InvalidInputError, match="not a JSON object"):
+        read_meta(tmp_path / "empty")

@@ -37,9 +37,17 @@ def write_meta(out_dir: str | Path, meta: dict[str, Any]) -> None:
 
 def read_meta(out_dir: str | Path) -> dict[str, Any]:
     path = Path(out_dir) / CONFIG_FILE
+    if not Path(out_dir).is_dir():
+        raise InvalidInputError(f"no caption checkpoint at {out_dir}: no such directory (train one with "
+                                "'vocabfree caption train', or leave out --checkpoint for the shipped captioner)")
     if not path.is_file():
         raise InvalidInputError(f"{out_dir} is not a caption checkpoint (no {CONFIG_FILE})")
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path} is corrupt ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise InvalidInputError(f"{path} is corrupt: not a JSON object")
     if meta.get("version") != FORMAT_VERSION:
         raise InvalidInputError(f"{path}: checkpoint format {meta.get('version')}, expected {FORMAT_VERSION}")
     return meta

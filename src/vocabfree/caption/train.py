@@ -239,8 +239,9 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
     return TrainResult(out, best and best["epoch"], best and best["val_cider"], history, seconds)
 
 
-def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """A ``TrainConfig`` from a JSON file plus overrides (None values ignored: unset CLI flags)."""
+def read_config_values(path: str | Path | None, fields: Any, what: str, **overrides: Any) -> dict[str, Any]:
+    """Values for a config dataclass: a JSON file's, then ``overrides`` (None values ignored: unset CLI
+    flags); a key that is not one of ``fields`` is an error naming the valid ones."""
     import json
 
     values: dict[str, Any] = {}
@@ -250,10 +251,15 @@ def load_train_config(path: str | Path | None = None, **overrides: Any) -> Train
             raise InvalidInputError(f"config file {path} does not exist")
         values = json.loads(path.read_text())
     values.update({k: v for k, v in overrides.items() if v is not None})
-    known = set(TrainConfig.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise InvalidInputError(f"unknown training option(s) {unknown}; valid: {sorted(known)}")
+        raise InvalidInputError(f"unknown {what} option(s) {unknown}; valid: {sorted(fields)}")
+    return values
+
+
+def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """A ``TrainConfig`` from a JSON file plus overrides (None values ignored: unset CLI flags)."""
+    values = read_config_values(path, TrainConfig.__dataclass_fields__, "training", **overrides)
     if "data" not in values:
         raise InvalidInputError("no training data: set 'data' in the config or pass --data")
     return replace(TrainConfig(data=values.pop("data")), **values)

@@ -10,7 +10,6 @@ step, best score and history. ``max_steps`` stops a run early (bounded runs) wit
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, replace
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vocabfree.caption.train import lr_at
+from vocabfree.caption.train import lr_at, read_config_values
 from vocabfree.errors import InvalidInputError
 from vocabfree.vqa import checkpoint as ckpt
 from vocabfree.vqa.answerer import generate_answers, prompt_ids
@@ -233,14 +232,5 @@ def train(config: VQATrainConfig, *, resume: bool = False, image_model=None, pre
 
 def load_train_config(path: str | Path | None = None, **overrides: Any) -> VQATrainConfig:
     """A ``VQATrainConfig`` from a JSON file plus overrides (None values ignored: unset CLI flags)."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise InvalidInputError(f"config file {path} does not exist")
-        values = json.loads(path.read_text())
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = sorted(set(values) - set(VQATrainConfig.__dataclass_fields__))
-    if unknown:
-        raise InvalidInputError(f"unknown VQA training option(s) {unknown}")
+    values = read_config_values(path, VQATrainConfig.__dataclass_fields__, "VQA training", **overrides)
     return replace(VQATrainConfig(), **values)

@@ -17,8 +17,8 @@ from vocabfree.models._registry import register_backend
 from vocabfree.models._runtime import Precision, Runtime, cast_matmul_weights, compile_enabled, select_runtime
 from vocabfree.models._runtime import fast_forward as use_fast_forward
 from vocabfree.models.pipeline import (
-    TOKENS_PER_TEXT,
     collate,
+    default_token_budget,
     default_workers,
     lagged_outputs,
     length_batches,
@@ -99,7 +99,8 @@ class HFVisionLanguageModel:
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self._max_text_len)  # tokenise once
         keys = [k for k in ("input_ids", "attention_mask") if k in encoded]
         lengths = [self._max_text_len if self._pad_to_max else len(ids) for ids in encoded["input_ids"]]
-        groups = length_batches(lengths, token_budget=token_budget or batch_size * TOKENS_PER_TEXT)
+        budget = token_budget or default_token_budget(batch_size, self.runtime.device)
+        groups = length_batches(lengths, token_budget=budget)
         padding = {"padding": "max_length", "max_length": self._max_text_len} if self._pad_to_max else {}
         bar = tqdm(total=len(texts), desc="encode texts", unit="text", disable=not progress, leave=False)
 

@@ -25,7 +25,16 @@ from vocabfree.errors import InvalidInputError
 
 T = TypeVar("T")
 TOKENS_PER_TEXT = 32  # default token budget per text batch = batch_size x this (a caption is ~15 tokens)
+# On CPU smaller batches stay in cache: MiniLM under bf16 on 2 Xeon (AMX) cores encoded 4,096 Flickr8k captions
+# at 2,101 captions/s with 2,048 padded tokens per batch, 2,061 at 4,096, 1,901 at 8,192, 1,558 at 16,384.
+CPU_TOKEN_BUDGET = 2048
 R = TypeVar("R")
+
+
+def default_token_budget(batch_size: int, device: object) -> int:
+    """Padded tokens per text batch: ``batch_size`` x ``TOKENS_PER_TEXT``, capped at ``CPU_TOKEN_BUDGET`` on CPU."""
+    budget = batch_size * TOKENS_PER_TEXT
+    return budget if str(device).startswith("cuda") else min(budget, CPU_TOKEN_BUDGET)
 
 
 def default_workers(device: str = "cpu") -> int:

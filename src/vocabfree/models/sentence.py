@@ -18,7 +18,7 @@ import numpy as np
 
 from vocabfree.errors import MissingDependencyError, require
 from vocabfree.models._runtime import Precision, Runtime, cast_matmul_weights, fast_forward, select_runtime
-from vocabfree.models.pipeline import TOKENS_PER_TEXT, lagged_outputs, length_batches
+from vocabfree.models.pipeline import default_token_budget, lagged_outputs, length_batches
 from vocabfree.models.protocol import l2_normalize
 
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -72,14 +72,15 @@ class SentenceEncoder:
     def encode(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False,
                token_budget: int | None = None) -> np.ndarray:
         """Embed ``texts`` in input order; ``token_budget`` caps padded tokens per batch
-        (default ``batch_size`` x 32)."""
+        (default: ``pipeline.default_token_budget``)."""
         if len(texts) == 0:
             return np.zeros((0, self.dim), np.float32)
         if self._fast is None:
             emb = self._model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
                                      convert_to_numpy=True)
             return l2_normalize(emb)
-        return self._encode_fast(list(texts), token_budget or batch_size * TOKENS_PER_TEXT, progress)
+        budget = token_budget or default_token_budget(batch_size, self.runtime.device)
+        return self._encode_fast(list(texts), budget, progress)
 
     def _encode_fast(self, texts: list[str], token_budget: int, progress: bool) -> np.ndarray:
         import torch

@@ -184,7 +184,7 @@ def cached_image_tokens(
     def encode(items):
         return encode_image_tokens(model, items, layer=layer, keep_cls=keep_cls, batch_size=batch_size)
 
-    if cache_dir is None:
+    if cache_dir is None or str(cache_dir) == "":  # '' (a CLI's "no cache") must not mean the working directory
         return encode(paths).astype(np.float16) if paths else np.zeros((0, 0, 0), np.float16)
     folder = _token_folder(model, cache_dir, layer, keep_cls, encode)
     folder.mkdir(parents=True, exist_ok=True)

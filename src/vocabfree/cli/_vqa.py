@@ -6,7 +6,6 @@ Without ``--checkpoint`` the model shipped in the package answers (offline).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -32,21 +31,18 @@ def read_question_file(path: Path) -> list[tuple[str | None, str]]:
 
     if not path.is_file():
         raise InvalidInputError(f"questions file {path} does not exist")
+    from vocabfree.data.jsonl import iter_jsonl
+
+    lines = path.read_text(encoding="utf-8").splitlines()
     rows: list[tuple[str | None, str]] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if path.suffix == ".jsonl":
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                raise InvalidInputError(f"{path}:{n}: not valid JSON") from None
+    if path.suffix == ".jsonl":
+        for n, obj in iter_jsonl(lines, path):
             if "question" not in obj:
                 raise InvalidInputError(f"{path}:{n}: no 'question' field")
             image = obj.get("image")
             rows.append((str(path.parent / image) if image else None, str(obj["question"])))
-        else:
-            rows.append((None, line.strip()))
+    else:
+        rows = [(None, line.strip()) for line in lines if line.strip()]
     if not rows:
         raise InvalidInputError(f"questions file {path} holds no questions")
     return rows

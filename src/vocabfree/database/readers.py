@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vocabfree.data.jsonl import iter_jsonl
 from vocabfree.database.files import file_sha256
 from vocabfree.errors import InvalidInputError
 
@@ -98,13 +99,7 @@ def _record_text(record, column: str | None, where: str) -> str:
 
 def _iter_jsonl(path: Path, column: str | None) -> Iterator[str]:
     with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+        for lineno, record in iter_jsonl(fh, path):
             yield _record_text(record, column, f"{path}:{lineno}")
 
 

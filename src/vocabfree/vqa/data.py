@@ -8,10 +8,10 @@ Image paths are relative to the file's folder unless absolute.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vocabfree.data.jsonl import iter_jsonl
 from vocabfree.errors import InvalidInputError
 
 REQUIRED = ("question_id", "image", "question", "answers")
@@ -46,13 +46,7 @@ def read_questions(path: str | Path, split: str | None = None) -> list[VQAQuesti
     out: list[VQAQuestion] = []
     splits: set[str] = set()
     with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        for lineno, row in iter_jsonl(handle, path):
             missing = [k for k in REQUIRED if k not in row]
             if missing:
                 raise InvalidInputError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")

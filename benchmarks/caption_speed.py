@@ -51,11 +51,26 @@ def main() -> None:
             start = time.perf_counter()
             captioner.generate_from_features(feats, beam_size=beam, batch_size=args.batch_size)
             seconds = time.perf_counter() - start
-            rows.append({"checkpoint": path, "beam": beam, "images": len(feats), "seconds": round(seconds, 2),
-                         "captions_per_s": round(len(feats) / seconds, 2)})
+            rows.append(
+                {
+                    "checkpoint": path,
+                    "beam": beam,
+                    "images": len(feats),
+                    "seconds": round(seconds, 2),
+                    "captions_per_s": round(len(feats) / seconds, 2),
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
-    print(json.dumps({"device": captioner.runtime.device, "precision": captioner.runtime.precision,
-                      "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}))
+    print(
+        json.dumps(
+            {
+                "device": captioner.runtime.device,
+                "precision": captioner.runtime.precision,
+                "torch_threads": torch.get_num_threads(),
+                "cpu": platform.processor() or platform.machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def make(out: Path, n: int, size: tuple[int, int] = (4000, 3000), seed: int = 0)
         big = np.asarray(Image.open(src).convert("RGB").resize(size, Image.BILINEAR), dtype=np.int16)
         shift = rng.integers(0, size[0])
         Image.fromarray(np.clip(big + np.roll(noise, shift, axis=1), 0, 255).astype(np.uint8)).save(
-            out / f"photo_{i:04d}.jpg", quality=90)
+            out / f"photo_{i:04d}.jpg", quality=90
+        )
     print(f"wrote {len(sources)} photos of {size[0]}x{size[1]} to {out}")
 
 
@@ -47,15 +48,30 @@ def measure(folder: Path, counts: list[int], model: str) -> None:
             if not (subset / p.name).exists():
                 (subset / p.name).symlink_to(p)
         start = time.perf_counter()
-        run = subprocess.run(["/usr/bin/time", "-v", "vocabfree", "classify", str(subset), "--labels",
-                              "cat,dog,car,airplane,face", "--model", model, "--jsonl"],
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            [
+                "/usr/bin/time",
+                "-v",
+                "vocabfree",
+                "classify",
+                str(subset),
+                "--labels",
+                "cat,dog,car,airplane,face",
+                "--model",
+                model,
+                "--jsonl",
+            ],
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - start
         if run.returncode != 0:
             sys.exit(run.stderr[-2000:])
         rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
-        print(f"{n:5d} photos: peak RSS {rss_kb / 1024:7.0f} MiB, {seconds:6.1f} s, "
-              f"{n / seconds:5.1f} photos/s, {len(run.stdout.splitlines())} results")
+        print(
+            f"{n:5d} photos: peak RSS {rss_kb / 1024:7.0f} MiB, {seconds:6.1f} s, "
+            f"{n / seconds:5.1f} photos/s, {len(run.stdout.splitlines())} results"
+        )
 
 
 def main() -> None:

@@ -76,22 +76,27 @@ def main() -> None:
     sources = [read_corpus(p) for p in args.corpora]
     start = time.perf_counter()
     config = BuildConfig(shard_size=args.shard_size, index=IndexConfig(kind=args.index))
-    report = build_database(model, sources, args.out, config=config, resume=args.resume, overwrite=args.overwrite,
-                            progress=True)
-    print(json.dumps({
-        "model": args.model,
-        "corpora": [str(p.name) for p in args.corpora],
-        "captions": report.count,
-        "duplicates_dropped": report.duplicates,
-        "encoded_this_run": report.encoded,
-        "raw_cache_hits": getattr(model, "hits", None),
-        "index": report.index.get("factory", report.index.get("kind")),
-        "nprobe": report.index.get("nprobe"),
-        "build_seconds": round(time.perf_counter() - start, 1),
-        "encode_seconds": round(report.encode_seconds, 1),
-        "captions_per_second_encode": round(report.captions_per_second, 1),
-        "captions_per_second_total": round(report.count / (time.perf_counter() - start), 1),
-    }))
+    report = build_database(
+        model, sources, args.out, config=config, resume=args.resume, overwrite=args.overwrite, progress=True
+    )
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "corpora": [str(p.name) for p in args.corpora],
+                "captions": report.count,
+                "duplicates_dropped": report.duplicates,
+                "encoded_this_run": report.encoded,
+                "raw_cache_hits": getattr(model, "hits", None),
+                "index": report.index.get("factory", report.index.get("kind")),
+                "nprobe": report.index.get("nprobe"),
+                "build_seconds": round(time.perf_counter() - start, 1),
+                "encode_seconds": round(report.encode_seconds, 1),
+                "captions_per_second_encode": round(report.captions_per_second, 1),
+                "captions_per_second_total": round(report.count / (time.perf_counter() - start), 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -31,9 +31,11 @@ def main() -> None:
     import torch
 
     paths = read_split("caltech101", "test")[0][: args.n]
-    print(f"\n### Image encoding speed: {args.n} Caltech-101 JPEGs, batch {args.batch_size}, "
-          f"{os.cpu_count()} CPU threads ({platform.processor() or platform.machine()}), "
-          f"torch {torch.__version__}, bf16 kernels: {cpu_supports_bf16()}\n")
+    print(
+        f"\n### Image encoding speed: {args.n} Caltech-101 JPEGs, batch {args.batch_size}, "
+        f"{os.cpu_count()} CPU threads ({platform.processor() or platform.machine()}), "
+        f"torch {torch.__version__}, bf16 kernels: {cpu_supports_bf16()}\n"
+    )
     print("| model | precision | images/s | ms/image |")
     print("|---|---|---|---|")
     for name in BACKENDS:

@@ -1,6 +1,6 @@
 """Compute and cache EfficientNet-Lite outputs for every evaluation/training image (run once per arch).
 
-    python benchmarks/extract_features.py --arch lite2
+python benchmarks/extract_features.py --arch lite2
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--arch", default="lite2")
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--jobs", default="caltech101/test,captions/train,captions/val,flowers102/test,"
-                        "caltech101/train_16shot,flowers102/train_16shot", help="dataset/split list, in order")
+    parser.add_argument(
+        "--jobs",
+        default="caltech101/test,captions/train,captions/val,flowers102/test,"
+        "caltech101/train_16shot,flowers102/train_16shot",
+        help="dataset/split list, in order",
+    )
     args = parser.parse_args()
     model = build_local(args.arch, precision=args.precision)
     for job in args.jobs.split(","):

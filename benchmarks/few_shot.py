@@ -48,8 +48,10 @@ def main() -> None:
     start = time.time()
     cs = tuple(float(c) for c in args.cs.split(","))
     model = load_model(args.model)
-    print(f"\n### Few-shot linear probe, {args.model} ({model.image_encoder.tag}), top-1 % on the test split"
-          f" (mean over {args.seeds} seed(s), C grid {cs})\n")
+    print(
+        f"\n### Few-shot linear probe, {args.model} ({model.image_encoder.tag}), top-1 % on the test split"
+        f" (mean over {args.seeds} seed(s), C grid {cs})\n"
+    )
     print("| dataset | features | " + " | ".join(f"{k}-shot" for k in SHOTS) + " |")
     print("|---|---|" + "---|" * len(SHOTS))
     for dataset in ("caltech101", "flowers102"):

@@ -57,11 +57,20 @@ def disk_bytes(folder: Path) -> int:
 def measure(out: Path, n: int, dim: int, args) -> dict:
     if out.exists():
         shutil.rmtree(out)
-    config = BuildConfig(shard_size=args.shard_size, index=IndexConfig(
-        kind=args.index, memory=parse_size(args.index_memory), flat_max=args.flat_max))
+    config = BuildConfig(
+        shard_size=args.shard_size,
+        index=IndexConfig(kind=args.index, memory=parse_size(args.index_memory), flat_max=args.flat_max),
+    )
     t0 = time.perf_counter()
-    import_rows(clustered_batches(n, dim, args.clusters, args.spread, seed=0), [_Source("synthetic", "0")],
-                out, model_name="synthetic", embed_dim=dim, config=config, progress=False)
+    import_rows(
+        clustered_batches(n, dim, args.clusters, args.spread, seed=0),
+        [_Source("synthetic", "0")],
+        out,
+        model_name="synthetic",
+        embed_dim=dim,
+        config=config,
+        progress=False,
+    )
     build_s = time.perf_counter() - t0
     rss = peak_rss_gb()
     t0 = time.perf_counter()
@@ -85,14 +94,20 @@ def measure(out: Path, n: int, dim: int, args) -> dict:
         batch.append(time.perf_counter() - t0)
     params = db.manifest.index
     return {
-        "n": n, "dim": dim, "index": params.get("factory", params["kind"]), "nprobe": params.get("nprobe"),
-        "refine": params.get("refine"), "tuned_recall_at_10": params.get("tuned_recall_at_10"),
+        "n": n,
+        "dim": dim,
+        "index": params.get("factory", params["kind"]),
+        "nprobe": params.get("nprobe"),
+        "refine": params.get("refine"),
+        "tuned_recall_at_10": params.get("tuned_recall_at_10"),
         "recall_at_10": round(recall_at(np.stack(found), truth), 4),
         "single_p50_ms": round(1e3 * float(np.percentile(single, 50)), 2),
         "single_p95_ms": round(1e3 * float(np.percentile(single, 95)), 2),
         "batch64_ms": round(1e3 * float(np.median(batch)), 1) if batch else None,
         "exact_scan_ms_per_query": round(1e3 * exact_s, 1),
-        "build_s": round(build_s, 1), "open_s": round(open_s, 2), "peak_rss_gb": round(rss, 2),
+        "build_s": round(build_s, 1),
+        "open_s": round(open_s, 2),
+        "peak_rss_gb": round(rss, 2),
         "disk_gb": round(disk_bytes(out) / 1e9, 3),
         "index_file_gb": round((out / "index.faiss").stat().st_size / 1e9, 3) if (out / "index.faiss").exists() else 0,
         "cpu": cpu_model(),

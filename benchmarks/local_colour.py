@@ -52,8 +52,10 @@ def table(base, split: str) -> None:
     print("| model | colour weight | t2i R@1 / R@5 | i2t R@1 / R@5 | mean | i2t R@5 calibrated |")
     print("|---|---|---|---|---|---|")
     head = load_shipped_head()
-    for name, model in (("ConSE (`local-conse`)", base), ("ConSE + head (`local-head`)",
-                                                           dataclasses.replace(base, head=head))):
+    for name, model in (
+        ("ConSE (`local-conse`)", base),
+        ("ConSE + head (`local-head`)", dataclasses.replace(base, head=head)),
+    ):
         for weight in WEIGHTS:
             variant = dataclasses.replace(model, colour_weight=weight)
             images, texts = variant.embed_outputs(outputs), variant.encode_texts(captions)
@@ -64,8 +66,11 @@ def table(base, split: str) -> None:
                 scale, bias = calibration(texts, reference)
                 scores = (texts @ images.T) * scale[:, None] + bias[:, None]
                 calibrated = f"{recall_from_scores(scores, pairs.image_of_caption)['i2t_r5']:.1f}"
-            print(f"| {name} | {weight:g} | {r['t2i_r1']:.1f} / {r['t2i_r5']:.1f} | {r['i2t_r1']:.1f} / "
-                  f"{r['i2t_r5']:.1f} | {r['mean_recall']:.1f} | {calibrated} |", flush=True)
+            print(
+                f"| {name} | {weight:g} | {r['t2i_r1']:.1f} / {r['t2i_r5']:.1f} | {r['i2t_r1']:.1f} / "
+                f"{r['i2t_r5']:.1f} | {r['mean_recall']:.1f} | {calibrated} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

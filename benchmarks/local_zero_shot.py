@@ -48,16 +48,24 @@ class TextCache:
         key = (tuple(labels), tuple(templates))
         if key not in self.store:
             prompts = [t.format(label) for label in labels for t in templates]
-            emb = cached_encode(lambda chunk: self.model.raw_text_embeddings(list(chunk)), prompts, CACHE,
-                                cache_key("minilm-prompts", prompts), chunk_size=4096)
+            emb = cached_encode(
+                lambda chunk: self.model.raw_text_embeddings(list(chunk)),
+                prompts,
+                CACHE,
+                cache_key("minilm-prompts", prompts),
+                chunk_size=4096,
+            )
             self.store[key] = emb.reshape(len(labels), len(templates), -1)
         return self.store[key]
 
 
 def accuracies(ranked: list, labels: list[str]) -> dict[str, float]:
     """Top-1 / top-5 / cluster accuracy (%) of ranked label lists, as ``evaluate_zero_shot`` reports them."""
-    return {"top1": 100 * topk_accuracy(ranked, labels, 1), "top5": 100 * topk_accuracy(ranked, labels, 5),
-            "cluster": 100 * cluster_accuracy([r[0] for r in ranked], labels)}
+    return {
+        "top1": 100 * topk_accuracy(ranked, labels, 1),
+        "top5": 100 * topk_accuracy(ranked, labels, 5),
+        "cluster": 100 * cluster_accuracy([r[0] for r in ranked], labels),
+    }
 
 
 def zero_shot(model: LocalModel, texts: TextCache, outputs, labels, templates: str) -> dict[str, float]:
@@ -103,8 +111,10 @@ def evaluate(model: LocalModel, texts: TextCache, data: dict, templates: str) ->
 def default_parts(base: LocalModel, data: dict) -> None:
     """What each part of the ``local`` default adds, scored by the real ``ZeroShotClassifier`` (openai
     templates) on the cached classifier outputs: the same numbers ``vocabfree eval zero-shot`` prints."""
-    print(f"\n### The `local` default, part by part (openai templates; {len(data[DATASETS[0]][1])} and "
-          f"{len(data[DATASETS[1]][1])} images)\n")
+    print(
+        f"\n### The `local` default, part by part (openai templates; {len(data[DATASETS[0]][1])} and "
+        f"{len(data[DATASETS[1]][1])} images)\n"
+    )
     print(header("colour channel / WordNet descriptions / calibration"))
     conse = variant(base, TUNED_CONSE)
     for colour, describe, calibrate in itertools.product((False, True), repeat=3):
@@ -129,8 +139,12 @@ def main() -> None:
     parser.add_argument("--head", action="append", default=[], help="extra head stems to evaluate")
     parser.add_argument("--heads-only", action="store_true")
     parser.add_argument("--default-only", action="store_true", help="only the table of the `local` default's parts")
-    parser.add_argument("--split", default="test", help="test, or train_16shot: a disjoint split to check that the "
-                        "gains of the `local` parts replicate off the test set")
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="test, or train_16shot: a disjoint split to check that the "
+        "gains of the `local` parts replicate off the test set",
+    )
     args = parser.parse_args()
     start = time.time()
 
@@ -167,15 +181,19 @@ def main() -> None:
         ]
         for conse, templates in grid:
             model = variant(models["lite2"], conse)
-            name = (f"T={conse.top_t} / `{conse.name_prompt}` / {'syn' if conse.synonyms else '-'} / "
-                    f"{'center' if conse.center else '-'} / temp {conse.temperature:g} / {templates}")
+            name = (
+                f"T={conse.top_t} / `{conse.name_prompt}` / {'syn' if conse.synonyms else '-'} / "
+                f"{'center' if conse.center else '-'} / temp {conse.temperature:g} / {templates}"
+            )
             print(row(name, evaluate(model, texts, data["lite2"], templates)), flush=True)
 
         print("\n### Image encoder (ConSE T=10, bare names, no templates; then the best ConSE setting)\n")
         print(header("encoder"))
         for arch in ("lite0", "lite2"):
-            for conse, templates in ((ConseConfig(top_t=10), "none"),
-                                     (ConseConfig(top_t=10, center=True, temperature=2.0), "openai")):
+            for conse, templates in (
+                (ConseConfig(top_t=10), "none"),
+                (ConseConfig(top_t=10, center=True, temperature=2.0), "openai"),
+            ):
                 model = variant(models[arch], conse)
                 name = f"{arch} / T={conse.top_t} / center={conse.center} / temp {conse.temperature:g} / {templates}"
                 print(row(name, evaluate(model, texts, data[arch], templates)), flush=True)
@@ -189,8 +207,12 @@ def main() -> None:
             conse_model = variant(models[arch], head.config.conse)
             with_head = dataclasses.replace(conse_model, head=head)
             for templates in ("none", "openai"):
-                print(row(f"ConSE ({arch}, {head.config.conse}) / {templates}",
-                          evaluate(conse_model, texts, data[arch], templates)))
+                print(
+                    row(
+                        f"ConSE ({arch}, {head.config.conse}) / {templates}",
+                        evaluate(conse_model, texts, data[arch], templates),
+                    )
+                )
                 label = f"{stem.split('/')[-1]}: {head.config.kind}, residual={head.config.residual}"
                 print(row(f"{label} / {templates}", evaluate(with_head, texts, data[arch], templates)), flush=True)
     print(f"\n({time.time() - start:.0f} s; data: {DATA})")

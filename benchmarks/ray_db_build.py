@@ -32,13 +32,17 @@ def first_captions(limit: int) -> list[str]:
 
 def build(model, captions, out: Path, shard_size: int, embed=None) -> dict:
     started = time.perf_counter()
-    report = build_database(model, [corpus_from_texts("captions", captions)], out,
-                            config=BuildConfig(shard_size=shard_size), embed=embed)
+    report = build_database(
+        model, [corpus_from_texts("captions", captions)], out, config=BuildConfig(shard_size=shard_size), embed=embed
+    )
     seconds = time.perf_counter() - started
-    return {"captions": report.count, "build_seconds": round(seconds, 1),
-            "embed_seconds": round(report.encode_seconds, 1),
-            "captions_per_second_embed": round(report.count / report.encode_seconds, 1),
-            "captions_per_second_build": round(report.count / seconds, 1)}
+    return {
+        "captions": report.count,
+        "build_seconds": round(seconds, 1),
+        "embed_seconds": round(report.encode_seconds, 1),
+        "captions_per_second_embed": round(report.count / report.encode_seconds, 1),
+        "captions_per_second_build": round(report.count / seconds, 1),
+    }
 
 
 def main() -> None:
@@ -62,17 +66,35 @@ def main() -> None:
         ray.init(address="local", num_cpus=args.ray_cpus, include_dashboard=False)
         init_seconds = time.perf_counter() - started
         try:
-            remote = build(model, captions, Path(tmp) / "ray", args.shard_size,
-                           embed=lambda shards, folder: run_embedding(shards, model.name, folder, "ray"))
+            remote = build(
+                model,
+                captions,
+                Path(tmp) / "ray",
+                args.shard_size,
+                embed=lambda shards, folder: run_embedding(shards, model.name, folder, "ray"),
+            )
         finally:
             ray.shutdown()
         names = sorted(p.name for p in (Path(tmp) / "local" / "shards").iterdir())
-        same = all((Path(tmp) / "local" / "shards" / n).read_bytes() == (Path(tmp) / "ray" / "shards" / n).read_bytes()
-                   for n in names)
-        print(json.dumps({"engine": "ray", "model": args.model, "ray_cpus": args.ray_cpus,
-                          "ray_init_seconds": round(init_seconds, 1), **remote, "same_shards_as_local": same,
-                          "ratio_embed_ray_over_local": round(remote["captions_per_second_embed"]
-                                                              / local["captions_per_second_embed"], 2)}))
+        same = all(
+            (Path(tmp) / "local" / "shards" / n).read_bytes() == (Path(tmp) / "ray" / "shards" / n).read_bytes()
+            for n in names
+        )
+        print(
+            json.dumps(
+                {
+                    "engine": "ray",
+                    "model": args.model,
+                    "ray_cpus": args.ray_cpus,
+                    "ray_init_seconds": round(init_seconds, 1),
+                    **remote,
+                    "same_shards_as_local": same,
+                    "ratio_embed_ray_over_local": round(
+                        remote["captions_per_second_embed"] / local["captions_per_second_embed"], 2
+                    ),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -261,14 +261,18 @@ def scenario_mixed(args, images) -> None:
     finally:
         server.stop()
     p_alone, p_beside = percentile95(alone), percentile95(beside)
-    print(f"\nModel `{args.model}`, 8 ordinary clients ({len(args.labels.split(','))} labels), label budget "
-          f"{args.label_budget or 'default'}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} after.\n")
+    print(
+        f"\nModel `{args.model}`, 8 ordinary clients ({len(args.labels.split(','))} labels), label budget "
+        f"{args.label_budget or 'default'}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f} after.\n"
+    )
     print("| ordinary clients | requests | p50 ms | p95 ms | errors |\n|---|---|---|---|---|")
     for what, lat, err in (("alone", alone, errors[0]), ("beside the heavy client", beside, errors[1])):
         print(f"| {what} | {len(lat)} | {statistics.median(lat) * 1000:.0f} | {percentile95(lat):.0f} | {err} |")
-    print(f"\np95 ratio beside/alone: {p_beside / p_alone:.2f}; heavy client (1,000 new 200-character labels per "
-          f"request) got {dict(sorted(heavy_statuses.items()))}; server text stats: "
-          f"{ {k: v for s in health.values() for k, v in s.items() if k.startswith(('text', 'label'))} }")
+    print(
+        f"\np95 ratio beside/alone: {p_beside / p_alone:.2f}; heavy client (1,000 new 200-character labels per "
+        f"request) got {dict(sorted(heavy_statuses.items()))}; server text stats: "
+        f"{ {k: v for s in health.values() for k, v in s.items() if k.startswith(('text', 'label'))} }"
+    )
     if errors[1] or errors[0]:
         sys.exit(1)
 
@@ -292,12 +296,16 @@ def scenario_big_png(args) -> None:
         peak, after = server.rss_kib("VmHWM"), server.rss_kib()
     finally:
         server.stop()
-    print(f"\nModel `{args.model}`, 32 concurrent uploads of a {len(data):,}-byte 6300x6300 RGB PNG; "
-          f"{os.cpu_count()} CPUs.\n")
+    print(
+        f"\nModel `{args.model}`, 32 concurrent uploads of a {len(data):,}-byte 6300x6300 RGB PNG; "
+        f"{os.cpu_count()} CPUs.\n"
+    )
     print("| idle RSS MiB | peak RSS MiB | peak / idle | RSS after MiB | requests | errors | p95 ms | seconds |")
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| {idle / 1024:.0f} | {peak / 1024:.0f} | {peak / idle:.2f} | {after / 1024:.0f} | {len(lat)} | {errors} "
-          f"| {percentile95(lat):.0f} | {seconds:.1f} |")
+    print(
+        f"| {idle / 1024:.0f} | {peak / 1024:.0f} | {peak / idle:.2f} | {after / 1024:.0f} | {len(lat)} | {errors} "
+        f"| {percentile95(lat):.0f} | {seconds:.1f} |"
+    )
 
 
 def main() -> None:

@@ -100,16 +100,22 @@ def image_section(args, paths) -> None:
     peaks = {"bf16": matmul_peak(torch.bfloat16), "fp32": matmul_peak(torch.float32)}
     best = "bf16" if precision == "bf16" else "fp32"
     ceiling = (peaks[best][0] / gflops, peaks[best][1] / gflops)
-    print(f"\nmatmul peak (wall / per CPU-s): bf16 {peaks['bf16'][0]:,.0f} / {peaks['bf16'][1]:,.0f} GFLOP/s, "
-          f"fp32 {peaks['fp32'][0]:,.0f} / {peaks['fp32'][1]:,.0f} GFLOP/s; one "
-          f"{model.model.config.vision_config.image_size}px image = {gflops:.2f} GFLOP -> {best} peak = "
-          f"{ceiling[0]:,.1f} img/s ({ceiling[1]:,.1f} per CPU-s)\n")
+    print(
+        f"\nmatmul peak (wall / per CPU-s): bf16 {peaks['bf16'][0]:,.0f} / {peaks['bf16'][1]:,.0f} GFLOP/s, "
+        f"fp32 {peaks['fp32'][0]:,.0f} / {peaks['fp32'][1]:,.0f} GFLOP/s; one "
+        f"{model.model.config.vision_config.image_size}px image = {gflops:.2f} GFLOP -> {best} peak = "
+        f"{ceiling[0]:,.1f} img/s ({ceiling[1]:,.1f} per CPU-s)\n"
+    )
     print(HEADER)
 
     classifier = pipeline("zero-shot-image-classification", model=str(args.model), device="cpu")
     labels = ["a dog", "a cat", "a car"]
-    peer = best_rate(lambda: classifier(paths, candidate_labels=labels), n, args.repeats,
-                     warmup=lambda: classifier(paths[:bs], candidate_labels=labels))
+    peer = best_rate(
+        lambda: classifier(paths, candidate_labels=labels),
+        n,
+        args.repeats,
+        warmup=lambda: classifier(paths[:bs], candidate_labels=labels),
+    )
     report("images", "HF pipeline zero-shot (fp32, its defaults)", peer, "img/s")
 
     pixels = torch.randn(bs, 3, model.image_size, model.image_size)
@@ -120,14 +126,31 @@ def image_section(args, paths) -> None:
             for _ in range(batches):
                 model.model.get_image_features(pixel_values=pixels)
 
-    forward = report("images", f"bare forward, ready tensors ({precision}, batch {bs})",
-                     best_rate(bare, batches * bs, args.repeats), "img/s", ("matmul peak", ceiling))
-    ours = best_rate(lambda: model.encode_images(paths, batch_size=bs), n, args.repeats,
-                     warmup=lambda: model.encode_images(paths[:bs], batch_size=bs))
-    report("images", f"vocabfree encode_images ({precision}, batch {bs})", ours, "img/s",
-           ("HF pipeline", peer), ("bare forward", forward))
-    print(f"\nbare forward = {100 * forward[0] / ceiling[0]:.0f}% (wall) / {100 * forward[1] / ceiling[1]:.0f}% "
-          f"(CPU time) of the {best} matmul peak\n")
+    forward = report(
+        "images",
+        f"bare forward, ready tensors ({precision}, batch {bs})",
+        best_rate(bare, batches * bs, args.repeats),
+        "img/s",
+        ("matmul peak", ceiling),
+    )
+    ours = best_rate(
+        lambda: model.encode_images(paths, batch_size=bs),
+        n,
+        args.repeats,
+        warmup=lambda: model.encode_images(paths[:bs], batch_size=bs),
+    )
+    report(
+        "images",
+        f"vocabfree encode_images ({precision}, batch {bs})",
+        ours,
+        "img/s",
+        ("HF pipeline", peer),
+        ("bare forward", forward),
+    )
+    print(
+        f"\nbare forward = {100 * forward[0] / ceiling[0]:.0f}% (wall) / {100 * forward[1] / ceiling[1]:.0f}% "
+        f"(CPU time) of the {best} matmul peak\n"
+    )
     if args.compile:
         compiled = load_model(f"hf:{args.model}", compile=True)
         compiled.encode_images(paths[:bs], batch_size=bs)  # compiles (a minute or more), not timed
@@ -137,11 +160,22 @@ def image_section(args, paths) -> None:
                 for _ in range(batches):
                     compiled.model.get_image_features(pixel_values=pixels)
 
-        report("images", "bare forward, torch.compile'd tower", best_rate(bare_compiled, batches * bs, args.repeats),
-               "img/s", ("eager bare forward", forward), ("matmul peak", ceiling))
-        report("images", "vocabfree encode_images, compile=True",
-               best_rate(lambda: compiled.encode_images(paths, batch_size=bs), n, args.repeats), "img/s",
-               ("HF pipeline", peer), ("eager bare forward", forward))
+        report(
+            "images",
+            "bare forward, torch.compile'd tower",
+            best_rate(bare_compiled, batches * bs, args.repeats),
+            "img/s",
+            ("eager bare forward", forward),
+            ("matmul peak", ceiling),
+        )
+        report(
+            "images",
+            "vocabfree encode_images, compile=True",
+            best_rate(lambda: compiled.encode_images(paths, batch_size=bs), n, args.repeats),
+            "img/s",
+            ("HF pipeline", peer),
+            ("eager bare forward", forward),
+        )
 
 
 def text_section(args, captions) -> Rate | None:
@@ -152,18 +186,32 @@ def text_section(args, captions) -> Rate | None:
     n = len(captions)
     fp32 = load_sentence_encoder(precision="fp32")
     st = fp32._model
-    peer = report("texts", "sentence-transformers encode (fp32, batch 32: its default)",
-                  best_rate(lambda: st.encode(captions), n, args.repeats), "text/s")
+    peer = report(
+        "texts",
+        "sentence-transformers encode (fp32, batch 32: its default)",
+        best_rate(lambda: st.encode(captions), n, args.repeats),
+        "text/s",
+    )
 
     def st_bf16():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             st.encode(captions)
 
-    report("texts", "sentence-transformers encode under bf16 autocast", best_rate(st_bf16, n, args.repeats),
-           "text/s", ("st fp32", peer))
+    report(
+        "texts",
+        "sentence-transformers encode under bf16 autocast",
+        best_rate(st_bf16, n, args.repeats),
+        "text/s",
+        ("st fp32", peer),
+    )
     ours_encoder = load_sentence_encoder(precision="auto")
-    return report("texts", f"vocabfree MiniLM ({ours_encoder.runtime.precision}; the `local` text side)",
-                  best_rate(lambda: ours_encoder.encode(captions), n, args.repeats), "text/s", ("st fp32", peer))
+    return report(
+        "texts",
+        f"vocabfree MiniLM ({ours_encoder.runtime.precision}; the `local` text side)",
+        best_rate(lambda: ours_encoder.encode(captions), n, args.repeats),
+        "text/s",
+        ("st fp32", peer),
+    )
 
 
 def db_section(args, captions, text_rate: Rate | None, local) -> Path | None:
@@ -179,8 +227,14 @@ def db_section(args, captions, text_rate: Rate | None, local) -> Path | None:
     start, start_cpu = time.perf_counter(), time.process_time()
     build_database(local, [source], out)
     rate = (len(captions) / (time.perf_counter() - start), len(captions) / (time.process_time() - start_cpu))
-    report("db build", f"build_database, {len(captions):,} captions, `local`", rate, "caption/s",
-           ("local encode_texts", encoded), ("MiniLM alone", text_rate))
+    report(
+        "db build",
+        f"build_database, {len(captions):,} captions, `local`",
+        rate,
+        "caption/s",
+        ("local encode_texts", encoded),
+        ("MiniLM alone", text_rate),
+    )
     return out
 
 
@@ -189,8 +243,12 @@ def cased_section(args, paths, db: Path, local) -> None:
     from vocabfree.database import CaptionDatabase
 
     n, bs = len(paths), args.batch_size
-    embed = best_rate(lambda: local.encode_images(paths, batch_size=bs), n, args.repeats,
-                      warmup=lambda: local.encode_images(paths[:bs], batch_size=bs))
+    embed = best_rate(
+        lambda: local.encode_images(paths, batch_size=bs),
+        n,
+        args.repeats,
+        warmup=lambda: local.encode_images(paths[:bs], batch_size=bs),
+    )
     report("CaSED", f"`local` encode_images ({local.image_encoder.runtime.precision})", embed, "img/s")
     classifier = VocabularyFreeClassifier(local, CaptionDatabase.open(db, model=local), batch_size=bs).fit()
     rate = best_rate(lambda: classifier.predict(paths), n, args.repeats, warmup=lambda: classifier.predict(paths[:bs]))
@@ -218,8 +276,10 @@ def main() -> None:
     paths = read_split("caltech101", "test")[0][: args.images]
     lines = (DATA / "captions" / "flickr8k.txt").read_text().splitlines()
     captions = lines[: args.captions]
-    print(f"## vocabfree speed: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads); {len(paths)} Caltech-101 JPEGs, {len(captions)} Flickr8k captions")
+    print(
+        f"## vocabfree speed: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads); {len(paths)} Caltech-101 JPEGs, {len(captions)} Flickr8k captions"
+    )
     if "images" not in args.skip:
         image_section(args, paths)
     else:

@@ -52,7 +52,9 @@ def markdown(results: list[dict], methods: list[str], datasets: list[str]) -> st
             continue
         cells = " | ".join(
             f"{rows[d]['cluster_accuracy']:.1f} | {rows[d]['semantic_similarity']:.1f} | {rows[d]['semantic_iou']:.1f}"
-            if d in rows else "- | - | -" for d in datasets
+            if d in rows
+            else "- | - | -"
+            for d in datasets
         )
         cand = sum(r["avg_candidates"] for r in rows.values()) / len(rows)
         lines.append(f"| {m} | {cells} | {cand:,.1f} |")
@@ -71,8 +73,12 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--alpha", type=float, default=0.7)
     parser.add_argument("--lexicon", default="wordnet", choices=["wordnet", "none"])
-    parser.add_argument("--throughput", type=int, default=0,
-                        help="Also time CaSED end to end (image files in, answers out) on the first N images.")
+    parser.add_argument(
+        "--throughput",
+        type=int,
+        default=0,
+        help="Also time CaSED end to end (image files in, answers out) on the first N images.",
+    )
     args = parser.parse_args()
 
     base = load_model(args.model)
@@ -89,13 +95,22 @@ def main() -> None:
         emb = image_embeddings(base, [str(p) for p in data.paths])
         print(f"{name}: {len(data)} images embedded in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         for method in args.methods:
-            params = {"cased": {"k": args.k, "alpha": args.alpha,
-                                "lexicon": None if args.lexicon == "none" else "wordnet"},
-                      "closest-caption": {"k": args.k}}.get(method, {})
+            params = {
+                "cased": {"k": args.k, "alpha": args.alpha, "lexicon": None if args.lexicon == "none" else "wordnet"},
+                "closest-caption": {"k": args.k},
+            }.get(method, {})
             t0 = time.perf_counter()
-            result = evaluate_vocabulary_free(model, data, method, database, image_embeddings=emb,
-                                              vocab_cache_dir=ROOT / "artifacts" / "vocab-cache",
-                                              sentence_encoder=encoder, progress=True, **params)
+            result = evaluate_vocabulary_free(
+                model,
+                data,
+                method,
+                database,
+                image_embeddings=emb,
+                vocab_cache_dir=ROOT / "artifacts" / "vocab-cache",
+                sentence_encoder=encoder,
+                progress=True,
+                **params,
+            )
             result["dataset"] = name
             result["total_seconds"] = round(time.perf_counter() - t0, 1)
             results.append(result)
@@ -113,8 +128,15 @@ def main() -> None:
         t0 = time.perf_counter()
         clf.predict(paths)
         seconds = time.perf_counter() - t0
-        print(json.dumps({"cased_end_to_end_images": len(paths), "seconds": round(seconds, 1),
-                          "images_per_second": round(len(paths) / seconds, 2)}))
+        print(
+            json.dumps(
+                {
+                    "cased_end_to_end_images": len(paths),
+                    "seconds": round(seconds, 1),
+                    "images_per_second": round(len(paths) / seconds, 2),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

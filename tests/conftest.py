@@ -36,8 +36,11 @@ def tiny_model():
 def colour_images(tmp_path) -> dict[str, Path]:
     """Solid red/green/blue PNGs of different sizes; the tiny backend knows their colour names."""
     out = {}
-    for name, rgb, size in (("red", (250, 10, 10), (40, 30)), ("green", (5, 240, 5), (32, 32)),
-                            ("blue", (0, 0, 255), (20, 50))):
+    for name, rgb, size in (
+        ("red", (250, 10, 10), (40, 30)),
+        ("green", (5, 240, 5), (32, 32)),
+        ("blue", (0, 0, 255), (20, 50)),
+    ):
         path = tmp_path / f"{name}.png"
         Image.new("RGB", size, rgb).save(path)
         out[name] = path

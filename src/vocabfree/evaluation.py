@@ -14,9 +14,17 @@ from vocabfree.metrics import cluster_accuracy, topk_accuracy
 from vocabfree.models.cache import encode_images_cached
 
 
-def evaluate_zero_shot(model, dataset: LabelledImages, *, templates="openai", descriptions="auto",
-                       calibrate: bool | str = "auto", batch_size: int = 32, cache_dir: str | Path | None = None,
-                       progress: bool = False) -> dict:
+def evaluate_zero_shot(
+    model,
+    dataset: LabelledImages,
+    *,
+    templates="openai",
+    descriptions="auto",
+    calibrate: bool | str = "auto",
+    batch_size: int = 32,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> dict:
     """Top-1/top-5 accuracy and cluster accuracy of zero-shot classification over the dataset's classes."""
     start = time.perf_counter()
     embeddings = encode_images_cached(model, dataset.paths, cache_dir, batch_size=batch_size, progress=progress)

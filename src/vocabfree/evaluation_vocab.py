@@ -44,8 +44,9 @@ def evaluate_vocabulary_free(
     """
     start = time.perf_counter()
     if image_embeddings is None:
-        image_embeddings = encode_images_cached(model, dataset.paths, cache_dir, batch_size=batch_size,
-                                                progress=progress)
+        image_embeddings = encode_images_cached(
+            model, dataset.paths, cache_dir, batch_size=batch_size, progress=progress
+        )
     encode_seconds = time.perf_counter() - start
     classifier = make_classifier(method, model, database, cache_dir=vocab_cache_dir, **params)
     if hasattr(classifier, "fit"):  # one-time setup (vocabulary embeddings, lexicon): not per-image time
@@ -60,7 +61,8 @@ def evaluate_vocabulary_free(
 
         sentence_encoder = load_sentence_encoder()
     n_candidates = (
-        [classifier.num_candidates] * len(preds) if hasattr(classifier, "num_candidates")
+        [classifier.num_candidates] * len(preds)
+        if hasattr(classifier, "num_candidates")
         else [len(p.candidates) for p in predictions]  # CaSED: names; closest caption: captions
     )
     return {

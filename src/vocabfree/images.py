@@ -223,10 +223,12 @@ def iter_image_batches(
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
     for start in range(0, len(items), batch_size):
-        images, kept, skipped = load_images(items[start : start + batch_size], skip_errors=skip_errors,
-                                            max_pixels=max_pixels, min_side=min_side)
-        yield ImageBatch(images, [start + i for i in kept],
-                         [Skipped(s.source, s.reason, start + s.index) for s in skipped])
+        images, kept, skipped = load_images(
+            items[start : start + batch_size], skip_errors=skip_errors, max_pixels=max_pixels, min_side=min_side
+        )
+        yield ImageBatch(
+            images, [start + i for i in kept], [Skipped(s.source, s.reason, start + s.index) for s in skipped]
+        )
 
 
 def expand_paths(specs: Iterable[str | Path], *, recursive: bool = True) -> list[Path]:

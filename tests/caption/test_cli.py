@@ -13,15 +13,24 @@ runner = CliRunner()
 
 @pytest.fixture
 def checkpoint(colour_csv, tmp_path):
-    config = {"data": str(colour_csv), "out_dir": str(tmp_path / "ckpt"), "image_model": "test-tiny",
-              "feature_cache": str(tmp_path / "cache"), "val_split": "", "vocab_size": 80, "epochs": 2,
-              "batch_size": 4, "max_len": 6, "precision": "fp32",
-              "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "prefix_len": 2, "block_size": 8}}
+    config = {
+        "data": str(colour_csv),
+        "out_dir": str(tmp_path / "ckpt"),
+        "image_model": "test-tiny",
+        "feature_cache": str(tmp_path / "cache"),
+        "val_split": "",
+        "vocab_size": 80,
+        "epochs": 2,
+        "batch_size": 4,
+        "max_len": 6,
+        "precision": "fp32",
+        "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "prefix_len": 2, "block_size": 8},
+    }
     path = tmp_path / "train.json"
     path.write_text(json.dumps(config))
     result = runner.invoke(app, ["caption", "train", "--config", str(path), "--device", "cpu", "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output[result.output.index("{"):])
+    summary = json.loads(result.output[result.output.index("{") :])
     assert len(summary["history"]) == 2
     return tmp_path / "ckpt"
 
@@ -29,10 +38,25 @@ def checkpoint(colour_csv, tmp_path):
 def test_caption_images_shorthand_json_and_skip_errors(checkpoint, colour_csv):
     images = colour_csv.parent / "images"
     (images / "broken.png").write_bytes(b"not an image")
-    result = runner.invoke(app, ["caption", str(images), "--checkpoint", str(checkpoint), "--beam", "3",
-                                 "--skip-errors", "--device", "cpu", "--precision", "fp32", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "caption",
+            str(images),
+            "--checkpoint",
+            str(checkpoint),
+            "--beam",
+            "3",
+            "--skip-errors",
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout[result.stdout.index("{"):])
+    data = json.loads(result.stdout[result.stdout.index("{") :])
     assert data["command"] == "caption" and data["model"] == str(checkpoint)
     assert len(data["results"]) == 7
     ok = [r for r in data["results"] if r["error"] is None]
@@ -40,21 +64,61 @@ def test_caption_images_shorthand_json_and_skip_errors(checkpoint, colour_csv):
     failed = [r for r in data["results"] if r["error"] is not None]
     assert [r["source"].endswith("broken.png") for r in failed] == [True] and failed[0]["caption"] is None
 
-    table = runner.invoke(app, ["caption", "generate", str(images / "red.png"), "-c", str(checkpoint),
-                                "--device", "cpu", "--precision", "fp32"])
+    table = runner.invoke(
+        app,
+        [
+            "caption",
+            "generate",
+            str(images / "red.png"),
+            "-c",
+            str(checkpoint),
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+        ],
+    )
     assert table.exit_code == 0 and "red.png" in table.stdout
 
 
 def test_caption_eval_checkpoint_and_baseline(checkpoint, colour_csv, monkeypatch, tmp_path):
     monkeypatch.setattr(captioning, "java_available", lambda: False)  # fast path: no PTB/METEOR processes
-    result = runner.invoke(app, ["caption", "eval", "--data", str(colour_csv), "--split", "test", "--split", "val",
-                                 "-c", str(checkpoint), "--baseline", "image", "--clip-model", "test-tiny",
-                                 "--feature-cache", str(tmp_path / "cache"), "--device", "cpu",
-                                 "--precision", "fp32", "--json", "--examples", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "caption",
+            "eval",
+            "--data",
+            str(colour_csv),
+            "--split",
+            "test",
+            "--split",
+            "val",
+            "-c",
+            str(checkpoint),
+            "--baseline",
+            "image",
+            "--clip-model",
+            "test-tiny",
+            "--feature-cache",
+            str(tmp_path / "cache"),
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--json",
+            "--examples",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout[result.stdout.index("["):])
+    rows = json.loads(result.stdout[result.stdout.index("[") :])
     assert [(r["split"], r["name"].split(" ")[0]) for r in rows] == [
-        ("test", "ckpt"), ("val", "ckpt"), ("test", "nearest"), ("val", "nearest")]
+        ("test", "ckpt"),
+        ("val", "ckpt"),
+        ("test", "nearest"),
+        ("val", "nearest"),
+    ]
     assert all(r["n_images"] == 1 and r["meteor"] is None and 0 <= r["clip_score"] <= 2.5 for r in rows)
     assert len(rows[0]["captions"]) == 1
 

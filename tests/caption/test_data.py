@@ -16,8 +16,14 @@ def test_csv_paths_are_resolved_against_the_csv_and_splits_filter(colour_csv):
 
 def test_group_by_image_keeps_first_seen_order(colour_csv):
     images, refs = group_by_image(read_caption_csv(colour_csv))
-    assert [i.rsplit("/", 1)[1] for i in images] == ["red.png", "green.png", "blue.png", "yellow.png",
-                                                     "white.png", "black.png"]
+    assert [i.rsplit("/", 1)[1] for i in images] == [
+        "red.png",
+        "green.png",
+        "blue.png",
+        "yellow.png",
+        "white.png",
+        "black.png",
+    ]
     assert refs[0] == ["a red square", "a bright red block"]
 
 
@@ -29,11 +35,18 @@ def test_csv_missing_columns_is_a_clear_error(tmp_path):
 
 
 def test_karpathy_json_joins_filepath_and_maps_restval_to_train(tmp_path):
-    data = {"dataset": "coco", "images": [
-        {"filepath": "val2014", "filename": "a.jpg", "split": "restval", "sentences": [{"raw": "A cat. "}]},
-        {"filepath": "val2014", "filename": "b.jpg", "split": "test", "sentences": [{"raw": "A dog."},
-                                                                                    {"raw": "Two dogs."}]},
-    ]}
+    data = {
+        "dataset": "coco",
+        "images": [
+            {"filepath": "val2014", "filename": "a.jpg", "split": "restval", "sentences": [{"raw": "A cat. "}]},
+            {
+                "filepath": "val2014",
+                "filename": "b.jpg",
+                "split": "test",
+                "sentences": [{"raw": "A dog."}, {"raw": "Two dogs."}],
+            },
+        ],
+    }
     path = tmp_path / "dataset_karpathy.json"
     path.write_text(json.dumps(data))
     train = read_karpathy_json(path, tmp_path / "coco", ["train"])

@@ -7,8 +7,12 @@ from vocabfree.caption.decoder import IGNORE_INDEX, CaptionDecoder, DecoderConfi
 from vocabfree.caption.tokenizer import WordPieceTokenizer
 from vocabfree.errors import InvalidInputError
 
-CAPTIONS = ["a red car parked on the street", "two dogs play in the snow", "a man rides a horse",
-            "a child eats an apple on the grass"]
+CAPTIONS = [
+    "a red car parked on the street",
+    "two dogs play in the snow",
+    "a man rides a horse",
+    "a child eats an apple on the grass",
+]
 
 
 def encode(tokenizer, captions):
@@ -26,9 +30,19 @@ def encode(tokenizer, captions):
 def test_tiny_decoder_overfits_four_pairs_and_regenerates_them(cross):
     torch.manual_seed(0)
     tokenizer = WordPieceTokenizer.train(CAPTIONS, vocab_size=200, min_frequency=1)
-    config = DecoderConfig(vocab_size=tokenizer.vocab_size, feature_dim=8, prefix_len=2, block_size=16,
-                           n_layer=2, n_head=2, n_embd=64, dropout=0.0, feature_dropout=0.0,
-                           cross_attention=cross, num_tokens=5 if cross else 0)
+    config = DecoderConfig(
+        vocab_size=tokenizer.vocab_size,
+        feature_dim=8,
+        prefix_len=2,
+        block_size=16,
+        n_layer=2,
+        n_head=2,
+        n_embd=64,
+        dropout=0.0,
+        feature_dropout=0.0,
+        cross_attention=cross,
+        num_tokens=5 if cross else 0,
+    )
     model = CaptionDecoder(config)
     features = torch.randn(4, 5, 8) if cross else torch.randn(4, 8)
     inputs, targets = encode(tokenizer, CAPTIONS)
@@ -41,15 +55,15 @@ def test_tiny_decoder_overfits_four_pairs_and_regenerates_them(cross):
     assert loss.item() < 0.05
     model.eval()
     for beam in (1, 3):
-        hyps = model.generate(features, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, max_len=15,
-                              beam_size=beam)
+        hyps = model.generate(features, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, max_len=15, beam_size=beam)
         assert [tokenizer.decode(h.tokens) for h in hyps] == CAPTIONS
 
 
 def test_forward_shapes_and_padding_is_ignored():
     torch.manual_seed(0)
-    model = CaptionDecoder(DecoderConfig(vocab_size=50, feature_dim=4, n_layer=1, n_head=2, n_embd=16,
-                                         dropout=0.0, feature_dropout=0.0)).eval()
+    model = CaptionDecoder(
+        DecoderConfig(vocab_size=50, feature_dim=4, n_layer=1, n_head=2, n_embd=16, dropout=0.0, feature_dropout=0.0)
+    ).eval()
     feats, tokens = torch.randn(2, 4), torch.randint(4, 50, (2, 5))
     targets = torch.randint(4, 50, (2, 5))
     logits, loss = model(feats, tokens, targets)
@@ -76,16 +90,24 @@ def test_causal_future_tokens_do_not_change_past_logits():
 def test_too_long_sequence_and_bad_heads_are_clear_errors():
     with pytest.raises(InvalidInputError, match="divisible"):
         DecoderConfig(n_embd=30, n_head=4)
-    model = CaptionDecoder(DecoderConfig(vocab_size=20, feature_dim=4, n_layer=1, n_head=2, n_embd=16,
-                                         block_size=4))
+    model = CaptionDecoder(DecoderConfig(vocab_size=20, feature_dim=4, n_layer=1, n_head=2, n_embd=16, block_size=4))
     with pytest.raises(InvalidInputError, match="block_size"):
         model(torch.randn(1, 4), torch.zeros(1, 5, dtype=torch.long))
 
 
 def cross_model(**kw):
     torch.manual_seed(0)
-    config = dict(vocab_size=40, feature_dim=6, n_layer=2, n_head=2, n_embd=16, dropout=0.0, feature_dropout=0.0,
-                  cross_attention=True, num_tokens=8)
+    config = dict(
+        vocab_size=40,
+        feature_dim=6,
+        n_layer=2,
+        n_head=2,
+        n_embd=16,
+        dropout=0.0,
+        feature_dropout=0.0,
+        cross_attention=True,
+        num_tokens=8,
+    )
     return CaptionDecoder(DecoderConfig(**{**config, **kw})).eval()
 
 

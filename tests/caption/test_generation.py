@@ -57,8 +57,9 @@ def test_beam_one_equals_greedy(prefix):
 @pytest.mark.parametrize("length_penalty", [0.0, 1.0])
 def test_beams_are_sorted_by_score_and_scores_are_true_logprobs(prefix, length_penalty):
     stepper = MarkovStepper()
-    beams = generation.beam_search(stepper, prefix, bos_id=BOS, eos_id=EOS, max_len=10, beam_size=4,
-                                   length_penalty=length_penalty)
+    beams = generation.beam_search(
+        stepper, prefix, bos_id=BOS, eos_id=EOS, max_len=10, beam_size=4, length_penalty=length_penalty
+    )
     for row, hyps in zip(prefix, beams, strict=True):
         assert len(hyps) == 4
         scores = [h.score for h in hyps]
@@ -75,8 +76,7 @@ def test_beams_are_sorted_by_score_and_scores_are_true_logprobs(prefix, length_p
 def test_beam_search_finds_at_least_greedys_probability_without_length_penalty(prefix):
     stepper = MarkovStepper(seed=3)
     greedy = generation.greedy(stepper, prefix, bos_id=BOS, eos_id=EOS, max_len=8)
-    beams = generation.beam_search(stepper, prefix, bos_id=BOS, eos_id=EOS, max_len=8, beam_size=5,
-                                   length_penalty=0.0)
+    beams = generation.beam_search(stepper, prefix, bos_id=BOS, eos_id=EOS, max_len=8, beam_size=5, length_penalty=0.0)
     for g, b in zip(greedy, beams, strict=True):
         if len(g.tokens) < 8:  # greedy finished: its hypothesis competes inside the beam
             assert b[0].logprob >= g.logprob - 1e-5
@@ -95,8 +95,9 @@ def test_nucleus_sampling_is_seeded_and_tiny_top_p_is_greedy(prefix):
 
 def test_decoder_generate_beam_one_equals_greedy():
     torch.manual_seed(0)
-    model = CaptionDecoder(DecoderConfig(vocab_size=30, feature_dim=6, n_layer=1, n_embd=32, n_head=2,
-                                         block_size=12)).eval()
+    model = CaptionDecoder(
+        DecoderConfig(vocab_size=30, feature_dim=6, n_layer=1, n_embd=32, n_head=2, block_size=12)
+    ).eval()
     prefix = torch.randn(3, 6)
     greedy = model.generate(prefix, bos_id=2, eos_id=3, max_len=10, beam_size=1)
     beam = generation.beam_search(model, prefix, bos_id=2, eos_id=3, max_len=10, beam_size=1)

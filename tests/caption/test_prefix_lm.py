@@ -9,8 +9,25 @@ from vocabfree.caption.prefix_lm import PrefixLM, PrefixLMConfig, load_language_
 from vocabfree.caption.tokenizer import PretrainedTokenizer
 from vocabfree.errors import InvalidInputError
 
-WORDS = ["a", "the", "dog", "cat", "man", "woman", "runs", "sits", "on", "in", "grass", "snow", "street", "red",
-         "blue", "two", "play"]
+WORDS = [
+    "a",
+    "the",
+    "dog",
+    "cat",
+    "man",
+    "woman",
+    "runs",
+    "sits",
+    "on",
+    "in",
+    "grass",
+    "snow",
+    "street",
+    "red",
+    "blue",
+    "two",
+    "play",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +42,17 @@ def tiny_lm_dir(tmp_path_factory):
     hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
     hf_tok.save_pretrained(directory)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                         bos_token_id=1, eos_token_id=2)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     LlamaForCausalLM(config).save_pretrained(directory)
     return directory
 
@@ -36,8 +61,15 @@ def tiny_lm_dir(tmp_path_factory):
 def prefix_lm(request, tiny_lm_dir):
     torch.manual_seed(0)
     lm, _ = load_language_model(str(tiny_lm_dir))
-    config = PrefixLMConfig(lm=str(tiny_lm_dir), feature_dim=8, prefix_len=3, mapper=request.param,
-                            mapper_dim=16, mapper_heads=2, mapper_layers=1)
+    config = PrefixLMConfig(
+        lm=str(tiny_lm_dir),
+        feature_dim=8,
+        prefix_len=3,
+        mapper=request.param,
+        mapper_dim=16,
+        mapper_heads=2,
+        mapper_layers=1,
+    )
     return PrefixLM(config, lm)
 
 
@@ -81,8 +113,9 @@ def test_kv_cache_decoding_matches_full_recomputation(prefix_lm):
     prefix_lm.eval()
     feats = torch.randn(3, 8)
     kwargs = dict(bos_id=1, eos_id=2, max_len=6)
-    assert [h.tokens for h in generation.greedy(prefix_lm, feats, **kwargs)] == \
-        [h.tokens for h in generation.greedy(NoCache(prefix_lm), feats, **kwargs)]
+    assert [h.tokens for h in generation.greedy(prefix_lm, feats, **kwargs)] == [
+        h.tokens for h in generation.greedy(NoCache(prefix_lm), feats, **kwargs)
+    ]
     cached = generation.beam_search(prefix_lm, feats, beam_size=3, **kwargs)
     full = generation.beam_search(NoCache(prefix_lm), feats, beam_size=3, **kwargs)
     assert [[h.tokens for h in b] for b in cached] == [[h.tokens for h in b] for b in full]

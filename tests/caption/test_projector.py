@@ -25,16 +25,29 @@ def _save_lm(directory, family: str):
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     # GPT-2 and Pythia have one special token that is both BOS and EOS
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<|endoftext|>",
-                            eos_token="<|endoftext|>").save_pretrained(directory)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", bos_token="<|endoftext|>", eos_token="<|endoftext|>"
+    ).save_pretrained(directory)
     torch.manual_seed(0)
     if family == "gpt2":
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=4, n_positions=128,
-                                           bos_token_id=1, eos_token_id=1))
+        model = GPT2LMHeadModel(
+            GPT2Config(
+                vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=4, n_positions=128, bos_token_id=1, eos_token_id=1
+            )
+        )
     else:  # EleutherAI/pythia-160m's architecture, shrunk
-        model = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                                                 num_attention_heads=4, intermediate_size=64,
-                                                 max_position_embeddings=128, bos_token_id=1, eos_token_id=1))
+        model = GPTNeoXForCausalLM(
+            GPTNeoXConfig(
+                vocab_size=len(vocab),
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                intermediate_size=64,
+                max_position_embeddings=128,
+                bos_token_id=1,
+                eos_token_id=1,
+            )
+        )
     model.save_pretrained(directory)
     return directory
 

@@ -9,8 +9,16 @@ from typer.testing import CliRunner
 
 from vocabfree.caption.shipped import SHIPPED_DIR, model_card, shipped_checkpoint
 
-PHOTO = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "caltech101" / "images" / "dalmatian" / \
-    "image_0001.jpg"
+PHOTO = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "data"
+    / "caltech101"
+    / "images"
+    / "dalmatian"
+    / "image_0001.jpg"
+)
 needs_photo = pytest.mark.skipif(not PHOTO.is_file(), reason="shared data not present")
 
 
@@ -50,7 +58,7 @@ def test_cli_captions_with_the_shipped_captioner_as_json():
 
     result = CliRunner().invoke(app, ["caption", str(PHOTO), "--device", "cpu", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout[result.stdout.index("{"):])
+    data = json.loads(result.stdout[result.stdout.index("{") :])
     assert data["command"] == "caption" and data["model"].startswith("shipped:")
     [row] = data["results"]
     assert row["source"] == str(PHOTO) and row["error"] is None and row["method"] == "generated"

@@ -22,10 +22,24 @@ def test_lr_schedule_warms_up_then_decays_to_min():
 
 
 def config(colour_csv, tmp_path, name, **kw):
-    base = dict(data=str(colour_csv), out_dir=str(tmp_path / name), decoder="own", image_model="test-tiny",
-                feature_cache=str(tmp_path / "cache"), val_split="", vocab_size=60, epochs=3, batch_size=3,
-                lr=3e-3, warmup_steps=2, checkpoint_every=2, max_len=6, device="cpu", precision="fp32",
-                model={"n_layer": 1, "n_head": 2, "n_embd": 32, "prefix_len": 2, "block_size": 8})
+    base = dict(
+        data=str(colour_csv),
+        out_dir=str(tmp_path / name),
+        decoder="own",
+        image_model="test-tiny",
+        feature_cache=str(tmp_path / "cache"),
+        val_split="",
+        vocab_size=60,
+        epochs=3,
+        batch_size=3,
+        lr=3e-3,
+        warmup_steps=2,
+        checkpoint_every=2,
+        max_len=6,
+        device="cpu",
+        precision="fp32",
+        model={"n_layer": 1, "n_head": 2, "n_embd": 32, "prefix_len": 2, "block_size": 8},
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -34,8 +48,7 @@ def test_resume_continues_with_exactly_the_same_losses(colour_csv, tmp_path):
     tiny = load_model("test-tiny")
     straight = train(config(colour_csv, tmp_path, "straight", max_steps=7), image_model=tiny, progress=False)
     train(config(colour_csv, tmp_path, "split", max_steps=4), image_model=tiny, progress=False)
-    resumed = train(config(colour_csv, tmp_path, "split", max_steps=7), resume=True, image_model=tiny,
-                    progress=False)
+    resumed = train(config(colour_csv, tmp_path, "split", max_steps=7), resume=True, image_model=tiny, progress=False)
     import torch
 
     a = torch.load(straight.out_dir / "state.pt", weights_only=False)["losses"]

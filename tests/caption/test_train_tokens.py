@@ -20,11 +20,27 @@ def clip(tiny_clip_dir):
 
 
 def config(colour_csv, tmp_path, name, **kw):
-    base = dict(data=str(colour_csv), out_dir=str(tmp_path / name), decoder="own", image_model="unused",
-                feature_cache=str(tmp_path / "cache"), vocab_size=60, epochs=4, batch_size=3, images_per_batch=2,
-                tokens=True, token_layer=-2, keep_cls=False, lr=3e-3, warmup_steps=2, checkpoint_every=2,
-                max_len=6, device="cpu", precision="fp32",
-                model={"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 8})
+    base = dict(
+        data=str(colour_csv),
+        out_dir=str(tmp_path / name),
+        decoder="own",
+        image_model="unused",
+        feature_cache=str(tmp_path / "cache"),
+        vocab_size=60,
+        epochs=4,
+        batch_size=3,
+        images_per_batch=2,
+        tokens=True,
+        token_layer=-2,
+        keep_cls=False,
+        lr=3e-3,
+        warmup_steps=2,
+        checkpoint_every=2,
+        max_len=6,
+        device="cpu",
+        precision="fp32",
+        model={"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 8},
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -36,15 +52,16 @@ def test_batches_by_image_cover_every_caption_once_per_epoch():
     assert sorted(np.concatenate(rows).tolist()) == list(range(8))
     for r in rows:  # whole images only: every caption of an image is in the same batch
         assert sorted(np.flatnonzero(np.isin(image_of, image_of[r])).tolist()) == sorted(r.tolist())
-    assert np.array_equal(batch_rows(split, 2, seed=1, batch_size=3, images_per_batch=3),
-                          batch_rows(split, 2, seed=1, batch_size=3, images_per_batch=3))
+    assert np.array_equal(
+        batch_rows(split, 2, seed=1, batch_size=3, images_per_batch=3),
+        batch_rows(split, 2, seed=1, batch_size=3, images_per_batch=3),
+    )
 
 
 def test_token_decoder_resumes_exactly_and_records_its_tokens(colour_csv, tmp_path, clip):
     straight = train(config(colour_csv, tmp_path, "straight", max_steps=7), image_model=clip, progress=False)
     train(config(colour_csv, tmp_path, "split", max_steps=3), image_model=clip, progress=False)
-    resumed = train(config(colour_csv, tmp_path, "split", max_steps=7), resume=True, image_model=clip,
-                    progress=False)
+    resumed = train(config(colour_csv, tmp_path, "split", max_steps=7), resume=True, image_model=clip, progress=False)
     a = torch.load(straight.out_dir / "state.pt", weights_only=False)
     b = torch.load(resumed.out_dir / "state.pt", weights_only=False)
     assert len(a["losses"]) == len(b["losses"]) == 7
@@ -68,8 +85,15 @@ def test_token_decoder_resumes_exactly_and_records_its_tokens(colour_csv, tmp_pa
 
 def test_prefix_lm_with_llava_projector_trains_and_captions(colour_csv, tmp_path, clip):
     lm_dir = _save_lm(tmp_path / "gpt2", "gpt2")
-    cfg = config(colour_csv, tmp_path, "llava", decoder="prefix_lm", max_steps=3, epochs=1,
-                 model={"lm": str(lm_dir), "token_pool": 2, "block_size": 8})
+    cfg = config(
+        colour_csv,
+        tmp_path,
+        "llava",
+        decoder="prefix_lm",
+        max_steps=3,
+        epochs=1,
+        model={"lm": str(lm_dir), "token_pool": 2, "block_size": 8},
+    )
     result = train(cfg, image_model=clip, progress=False)
     meta = json.loads((result.out_dir / "config.json").read_text())
     assert meta["model_config"]["mapper"] == "llava" and meta["feature_kind"] == "tokens"

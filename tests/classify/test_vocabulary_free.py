@@ -25,8 +25,11 @@ def test_softmax_scores_use_logit_scale_and_tau():
     cands = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
     p = steps.softmax_scores(q, cands, logit_scale=2.0)
     np.testing.assert_allclose(p, np.exp([2.0, 0.0]) / np.exp([2.0, 0.0]).sum(), rtol=1e-6)
-    np.testing.assert_allclose(steps.softmax_scores(q, cands, logit_scale=2.0, tau=2.0),
-                               np.exp([1.0, 0.0]) / np.exp([1.0, 0.0]).sum(), rtol=1e-6)
+    np.testing.assert_allclose(
+        steps.softmax_scores(q, cands, logit_scale=2.0, tau=2.0),
+        np.exp([1.0, 0.0]) / np.exp([1.0, 0.0]).sum(),
+        rtol=1e-6,
+    )
     with pytest.raises(InvalidInputError):
         steps.softmax_scores(q, cands, logit_scale=1.0, tau=0.0)
 
@@ -109,8 +112,9 @@ def test_database_of_another_model_is_refused(db):
 
 def test_predict_vocabulary_free_one_call(db, tiny_model):
     images = [Image.new("RGB", (8, 8), (0, 0, 255))]
-    preds = predict_vocabulary_free(tiny_model, db.path, images, method="cased", top_k=3, sources=["b.png"],
-                                    lexicon=None)
+    preds = predict_vocabulary_free(
+        tiny_model, db.path, images, method="cased", top_k=3, sources=["b.png"], lexicon=None
+    )
     assert preds[0].label == "blue" and preds[0].source == "b.png" and len(preds[0].labels) <= 3
 
 
@@ -131,13 +135,25 @@ def test_eval_cli_runs_on_a_tiny_dataset(db, tmp_path, monkeypatch):
             return np.eye(len(texts), 4, dtype=np.float32)
 
     monkeypatch.setattr("vocabfree.models.sentence.load_sentence_encoder", lambda *a, **k: FakeEncoder())
-    common = ["eval", "vocab-free", "--dataset", str(tmp_path / "test.csv"), "--db", str(db.path),
-              "--model", "test-tiny", "--lexicon", "none", "--cache-dir", str(tmp_path / "cache")]
+    common = [
+        "eval",
+        "vocab-free",
+        "--dataset",
+        str(tmp_path / "test.csv"),
+        "--db",
+        str(db.path),
+        "--model",
+        "test-tiny",
+        "--lexicon",
+        "none",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     result = CliRunner().invoke(app, [*common, "--json"])
     assert result.exit_code == 0, result.output
     import json
 
-    data = json.loads(result.output[result.output.index("{"):])["results"][0]
+    data = json.loads(result.output[result.output.index("{") :])["results"][0]
     assert data["cluster_accuracy"] == 100.0 and data["semantic_iou"] == 100.0 and data["n_images"] == 4
     table = CliRunner().invoke(app, [*common, "--table", "--method", "cased", "--method", "closest-caption"])
     assert table.exit_code == 0, table.output

@@ -21,8 +21,20 @@ def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_classify_zero_shot_json(monkeypatch, capsys, colour_images):
-    code, out, _ = run(monkeypatch, capsys, "classify", colour_images["red"], colour_images["blue"],
-                       "--labels", "red,green,blue", "--model", "test-tiny", "--json", "-k", "2")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["red"],
+        colour_images["blue"],
+        "--labels",
+        "red,green,blue",
+        "--model",
+        "test-tiny",
+        "--json",
+        "-k",
+        "2",
+    )
     assert code == 0
     doc = json.loads(out)
     assert doc["command"] == "classify" and doc["model"] == "test-tiny"
@@ -30,15 +42,26 @@ def test_classify_zero_shot_json(monkeypatch, capsys, colour_images):
     assert [r["source"] for r in result] == [str(colour_images["red"]), str(colour_images["blue"])]
     assert all(r["error"] is None and r["mode"] == "zero-shot" for r in result)
     assert [r["predictions"][0]["label"] for r in result] == ["red", "blue"]
-    assert all(len(r["predictions"]) == 2 and r["predictions"][0]["score"] >= r["predictions"][1]["score"]
-               for r in result)
+    assert all(
+        len(r["predictions"]) == 2 and r["predictions"][0]["score"] >= r["predictions"][1]["score"] for r in result
+    )
 
 
 def test_classify_table_from_directory_and_labels_file(monkeypatch, capsys, colour_images, tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("red\ngreen\n\nblue\n")
-    code, out, _ = run(monkeypatch, capsys, "classify", colour_images["red"].parent, "--labels-file", labels,
-                       "--model", "test-tiny", "--top-k", "1")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["red"].parent,
+        "--labels-file",
+        labels,
+        "--model",
+        "test-tiny",
+        "--top-k",
+        "1",
+    )
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].split() == ["image", "rank", "label", "score"]
@@ -66,8 +89,19 @@ def test_runtime_errors_exit_1_with_a_message(monkeypatch, capsys, colour_images
 def test_skip_errors_reports_and_continues(monkeypatch, capsys, colour_images, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"garbage")
-    code, out, err = run(monkeypatch, capsys, "classify", colour_images["green"], bad, "--labels", "red,green",
-                         "--model", "test-tiny", "--skip-errors", "--json")
+    code, out, err = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["green"],
+        bad,
+        "--labels",
+        "red,green",
+        "--model",
+        "test-tiny",
+        "--skip-errors",
+        "--json",
+    )
     assert code == 0 and err.count("broken.jpg") == 1 and err.startswith("skipped: ")
     results = json.loads(out)["results"]
     assert [r["predictions"][0]["label"] for r in results if not r["error"]] == ["green"]
@@ -98,15 +132,17 @@ def test_eval_zero_shot(monkeypatch, capsys, tmp_path):
 def test_fewshot_fit_then_predict(monkeypatch, capsys, tmp_path):
     csv = make_dataset(tmp_path)
     probe = tmp_path / "probe.npz"
-    code, out, _ = run(monkeypatch, capsys, "fewshot", "fit", "--train", csv, "--out", probe, "--model",
-                       "test-tiny", "--json")
+    code, out, _ = run(
+        monkeypatch, capsys, "fewshot", "fit", "--train", csv, "--out", probe, "--model", "test-tiny", "--json"
+    )
     assert code == 0 and json.loads(out)["results"][0]["n_classes"] == 3 and probe.is_file()
     # no --model: the probe's own model
     code, out, _ = run(monkeypatch, capsys, "fewshot", "predict", tmp_path / "blue0.png", "--probe", probe, "--json")
     doc = json.loads(out)
     assert code == 0 and doc["model"] == "test-tiny" and doc["results"][0]["predictions"][0]["label"] == "blue"
-    code, _, err = run(monkeypatch, capsys, "fewshot", "predict", tmp_path / "blue0.png", "--probe", probe,
-                       "--model", "local")
+    code, _, err = run(
+        monkeypatch, capsys, "fewshot", "predict", tmp_path / "blue0.png", "--probe", probe, "--model", "local"
+    )
     assert code == 1 and err.count("\n") == 1 and "made with model 'test-tiny', not 'local'" in err
 
 
@@ -124,13 +160,48 @@ def test_help(monkeypatch, capsys, args):
 def test_classify_with_label_descriptions_and_calibration_flags(monkeypatch, capsys, colour_images, tmp_path):
     described = tmp_path / "descriptions.json"
     described.write_text(json.dumps({"apple": "a round red fruit", "sky": "the blue expanse above"}))
-    code, out, _ = run(monkeypatch, capsys, "classify", colour_images["red"], colour_images["blue"],
-                       "--labels", "apple,sky", "--describe", described, "--templates", "none",
-                       "--model", "test-tiny", "--json", "-k", "1")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["red"],
+        colour_images["blue"],
+        "--labels",
+        "apple,sky",
+        "--describe",
+        described,
+        "--templates",
+        "none",
+        "--model",
+        "test-tiny",
+        "--json",
+        "-k",
+        "1",
+    )
     assert code == 0 and [r["predictions"][0]["label"] for r in json.loads(out)["results"]] == ["apple", "sky"]
-    code, _, err = run(monkeypatch, capsys, "classify", colour_images["red"], "--labels", "a,b",
-                       "--model", "test-tiny", "--calibrate", "on")
+    code, _, err = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["red"],
+        "--labels",
+        "a,b",
+        "--model",
+        "test-tiny",
+        "--calibrate",
+        "on",
+    )
     assert code == 1 and "reference image embeddings" in err
-    code, _, err = run(monkeypatch, capsys, "classify", colour_images["red"], "--labels", "a,b",
-                       "--model", "test-tiny", "--calibrate", "maybe")
+    code, _, err = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["red"],
+        "--labels",
+        "a,b",
+        "--model",
+        "test-tiny",
+        "--calibrate",
+        "maybe",
+    )
     assert code == 2 and "--calibrate" in err

@@ -25,21 +25,24 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--labels", ""], "--labels is empty"),
-    (["--labels", " , ,cat"], "empty entries"),
-    (["--labels", "cat,Cat,dog"], "duplicate labels (case-insensitive): cat/Cat"),
-    (["--labels", "cat"], "at least two labels"),
-    (["--labels", "cat,dog", "--vocabulary-free", "--db", "x"], "--vocabulary-free names images without labels"),
-    (["--vocabulary-free"], "--vocabulary-free needs --db"),
-    ([], "give --labels"),
-    (["--labels", "cat,dog", "--evidence"], "--evidence"),
-    (["--labels", "cat,dog", "--templates", "nah"], "--templates: unknown templates 'nah'"),
-    (["--labels", "cat,dog", "--describe", "missing.json"], "--describe"),
-    (["--labels", "cat,dog", "--json", "--jsonl"], "--json or --jsonl"),
-    (["--labels", "cat,dog", "--top-k", "0"], "--top-k"),
-    (["--labels", "cat,dog", "--calibrate", "maybe"], "--calibrate"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--labels", ""], "--labels is empty"),
+        (["--labels", " , ,cat"], "empty entries"),
+        (["--labels", "cat,Cat,dog"], "duplicate labels (case-insensitive): cat/Cat"),
+        (["--labels", "cat"], "at least two labels"),
+        (["--labels", "cat,dog", "--vocabulary-free", "--db", "x"], "--vocabulary-free names images without labels"),
+        (["--vocabulary-free"], "--vocabulary-free needs --db"),
+        ([], "give --labels"),
+        (["--labels", "cat,dog", "--evidence"], "--evidence"),
+        (["--labels", "cat,dog", "--templates", "nah"], "--templates: unknown templates 'nah'"),
+        (["--labels", "cat,dog", "--describe", "missing.json"], "--describe"),
+        (["--labels", "cat,dog", "--json", "--jsonl"], "--json or --jsonl"),
+        (["--labels", "cat,dog", "--top-k", "0"], "--top-k"),
+        (["--labels", "cat,dog", "--calibrate", "maybe"], "--calibrate"),
+    ],
+)
 def test_usage_errors_are_one_line_exit_2_before_the_model_loads(monkeypatch, capsys, colour_images, args, message):
     # --model names no backend: had it been loaded first, the error would be "unknown model" with exit 1
     code, out, err = run(monkeypatch, capsys, "classify", colour_images["red"], "--model", "no-such-model", *args)
@@ -63,9 +66,24 @@ def test_help_is_plain_and_names_switches_without_types(monkeypatch, capsys):
 def test_jsonl_streams_one_object_per_image_with_errors_in_place(monkeypatch, capsys, colour_images, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
-    code, out, err = run(monkeypatch, capsys, "classify", colour_images["red"], bad, colour_images["blue"],
-                         "--labels", "red,blue", "--model", "test-tiny", "--jsonl", "--skip-errors", "-k", "1",
-                         "--chunk-size", "1")
+    code, out, err = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["red"],
+        bad,
+        colour_images["blue"],
+        "--labels",
+        "red,blue",
+        "--model",
+        "test-tiny",
+        "--jsonl",
+        "--skip-errors",
+        "-k",
+        "1",
+        "--chunk-size",
+        "1",
+    )
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0
     assert [r["source"] for r in rows] == [str(colour_images["red"]), str(bad), str(colour_images["blue"])]
@@ -84,27 +102,50 @@ def test_chunked_results_match_one_batch(monkeypatch, capsys, tmp_path):
     assert [r["source"] for r in whole] == [r["source"] for r in chunked] and len(whole) == 7
     for a, b in zip(whole, chunked, strict=True):
         assert [p["label"] for p in a["predictions"]] == [p["label"] for p in b["predictions"]]
-        np.testing.assert_allclose([p["score"] for p in a["predictions"]], [p["score"] for p in b["predictions"]],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            [p["score"] for p in a["predictions"]], [p["score"] for p in b["predictions"]], rtol=1e-5
+        )
 
 
 def test_overlapping_folder_and_glob_classify_each_image_once(monkeypatch, capsys, colour_images):
     folder = colour_images["red"].parent
-    code, out, _ = run(monkeypatch, capsys, "classify", folder, str(folder / "*.png"), "--labels", "red,blue",
-                       "--model", "test-tiny", "--json")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        folder,
+        str(folder / "*.png"),
+        "--labels",
+        "red,blue",
+        "--model",
+        "test-tiny",
+        "--json",
+    )
     assert code == 0 and len(json.loads(out)["results"]) == 3
 
 
 def test_malformed_images_are_skipped_and_all_failing_exits_1(monkeypatch, capsys, colour_images, tmp_path):
     corpus = sorted(malformed_corpus(tmp_path))
-    code, out, err = run(monkeypatch, capsys, "classify", colour_images["green"], *corpus, "--labels", "red,green",
-                         "--model", "test-tiny", "--skip-errors", "--json")
+    code, out, err = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["green"],
+        *corpus,
+        "--labels",
+        "red,green",
+        "--model",
+        "test-tiny",
+        "--skip-errors",
+        "--json",
+    )
     results = json.loads(out)["results"]
     assert code == 0 and [r["source"] for r in results if r["error"] is None] == [str(colour_images["green"])]
     assert [r["source"] for r in results if r["error"]] == [str(p) for p in corpus]
     assert all(err.count(str(p)) == 1 for p in corpus) and "Traceback" not in err
-    code, out, err = run(monkeypatch, capsys, "classify", *corpus, "--labels", "red,green", "--model", "test-tiny",
-                         "--skip-errors")
+    code, out, err = run(
+        monkeypatch, capsys, "classify", *corpus, "--labels", "red,green", "--model", "test-tiny", "--skip-errors"
+    )
     assert code == 1 and f"all {len(corpus)} input(s) failed" in err.strip().splitlines()[-1]
     code, _, err = run(monkeypatch, capsys, "classify", corpus[0], "--labels", "red,green", "--model", "test-tiny")
     assert code == 1 and str(corpus[0]) in one_line(err)
@@ -113,11 +154,23 @@ def test_malformed_images_are_skipped_and_all_failing_exits_1(monkeypatch, capsy
 def test_max_pixels(monkeypatch, capsys, tmp_path):
     big = tmp_path / "big.png"
     Image.new("RGB", (200, 100), (0, 0, 255)).save(big)
-    code, _, err = run(monkeypatch, capsys, "classify", big, "--labels", "red,blue", "--model", "test-tiny",
-                       "--max-pixels", "10000")
+    code, _, err = run(
+        monkeypatch, capsys, "classify", big, "--labels", "red,blue", "--model", "test-tiny", "--max-pixels", "10000"
+    )
     assert code == 1 and "exceeds the limit of 10,000" in one_line(err) and "--max-pixels" in err
-    code, out, _ = run(monkeypatch, capsys, "classify", big, "--labels", "red,blue", "--model", "test-tiny",
-                       "--max-pixels", "20000", "--json")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        big,
+        "--labels",
+        "red,blue",
+        "--model",
+        "test-tiny",
+        "--max-pixels",
+        "20000",
+        "--json",
+    )
     assert code == 0 and json.loads(out)["results"][0]["predictions"][0]["label"] == "blue"
 
 
@@ -125,39 +178,84 @@ def test_bom_csv_and_dataset_name(monkeypatch, capsys, tmp_path):
     csv = make_dataset(tmp_path)
     csv.write_bytes(b"\xef\xbb\xbf" + csv.read_bytes())
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(monkeypatch, capsys, "eval", "zero-shot", "--dataset", "data.csv", "--model", "test-tiny",
-                         "--json")
+    code, out, err = run(
+        monkeypatch, capsys, "eval", "zero-shot", "--dataset", "data.csv", "--model", "test-tiny", "--json"
+    )
     result = json.loads(out)["results"][0]
     assert code == 0 and result["dataset"] == tmp_path.name and result["top1"] == 100.0, err
 
 
 def test_vocabulary_free_takes_the_database_model(monkeypatch, capsys, colour_images, tmp_path, tiny_model):
     build_tiny_db(tmp_path / "db", tiny_model, TINY_CAPTIONS)
-    code, out, _ = run(monkeypatch, capsys, "classify", colour_images["red"], "--vocabulary-free", "--db",
-                       tmp_path / "db", "--json", "-k", "2")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["red"],
+        "--vocabulary-free",
+        "--db",
+        tmp_path / "db",
+        "--json",
+        "-k",
+        "2",
+    )
     doc = json.loads(out)
     item = doc["results"][0]
     assert code == 0 and doc["model"] == "test-tiny" and item["mode"] == "vocabulary-free"
     assert "red" in item["captions"][0]["text"] and item["predictions"] and item["candidates"]
     assert set(item["candidates"][0]) == {"name", "image_score", "text_score", "score"}
-    code, out, _ = run(monkeypatch, capsys, "classify", colour_images["red"], "--vocabulary-free", "--db",
-                       tmp_path / "db", "--evidence")
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["red"],
+        "--vocabulary-free",
+        "--db",
+        tmp_path / "db",
+        "--evidence",
+    )
     assert code == 0 and "caption" in out and item["captions"][0]["text"] in out
-    code, _, err = run(monkeypatch, capsys, "classify", colour_images["red"], "--vocabulary-free", "--db",
-                       tmp_path / "db", "--model", "local")
+    code, _, err = run(
+        monkeypatch,
+        capsys,
+        "classify",
+        colour_images["red"],
+        "--vocabulary-free",
+        "--db",
+        tmp_path / "db",
+        "--model",
+        "local",
+    )
     assert code == 1 and "made with model 'test-tiny', not 'local'" in one_line(err)
     (tmp_path / "db" / "manifest.json").write_text("[1, 2]")
-    code, _, err = run(monkeypatch, capsys, "classify", colour_images["red"], "--vocabulary-free", "--db",
-                       tmp_path / "db")
+    code, _, err = run(
+        monkeypatch, capsys, "classify", colour_images["red"], "--vocabulary-free", "--db", tmp_path / "db"
+    )
     assert code == 1 and "not a JSON object" in one_line(err)
 
 
 def test_offline_default_model_fails_fast_with_how_to_get_it(tmp_path, colour_images):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"),
-               PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, "-c", "from vocabfree.cli import main; main()", "classify",
-                             str(colour_images["red"]), "--labels", "cat,dog"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf"),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from vocabfree.cli import main; main()",
+            "classify",
+            str(colour_images["red"]),
+            "--labels",
+            "cat,dog",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     line = one_line(result.stderr)
     assert result.returncode == 1 and "hf:openai/clip-vit-base-patch32" in line and "HF_HUB_OFFLINE" in line
     assert "--model local" in line
@@ -198,7 +296,9 @@ def test_python_api_names_results_by_path(tiny_model, colour_images):
 
     clf = ZeroShotClassifier(tiny_model, templates="none").fit(None, ["red", "blue"])
     assert [p.source for p in clf.predict_topk([colour_images["red"], str(colour_images["blue"])], k=1)] == [
-        str(colour_images["red"]), str(colour_images["blue"])]
+        str(colour_images["red"]),
+        str(colour_images["blue"]),
+    ]
     assert clf.predict_topk(tiny_model.encode_images([colour_images["red"]]), k=1)[0].source == ""
 
 
@@ -213,6 +313,7 @@ def test_demo_builds_once_then_reuses(monkeypatch, capsys, colour_images, tmp_pa
     assert code == 0 and "reusing" in err and (tmp_path / "db" / "manifest.json").stat().st_mtime_ns == stamp
     assert json.loads(out2) == json.loads(out)
     build_tiny_db(tmp_path / "other", load_model("test-tiny"), TINY_CAPTIONS)  # same model, another corpus
-    code, _, err = run(monkeypatch, capsys, "demo", colour_images["red"], "--model", "test-tiny", "--db",
-                       tmp_path / "other")
+    code, _, err = run(
+        monkeypatch, capsys, "demo", colour_images["red"], "--model", "test-tiny", "--db", tmp_path / "other"
+    )
     assert code == 1 and "--rebuild" in one_line(err)

@@ -59,8 +59,9 @@ def test_build_writes_manifest_shards_and_dedups(tmp_path, tiny_model):
     assert manifest.corpora[0] == {"name": "c", "sha256": source.sha256, "texts": len(CAPTIONS) + 3}
     assert manifest.index["kind"] == "flat" and manifest.index["requested"] == "auto"
     files = sorted(p.relative_to(tmp_path / "db").as_posix() for p in (tmp_path / "db").rglob("*") if p.is_file())
-    assert files == ["manifest.json"] + sorted(f"shards/00000{k}.{ext}" for k in range(4)
-                                               for ext in ("arrow", "json", "npy"))
+    assert files == ["manifest.json"] + sorted(
+        f"shards/00000{k}.{ext}" for k in range(4) for ext in ("arrow", "json", "npy")
+    )
     assert sorted(manifest.files) == files[1:] and all(len(e["sha256"]) == 64 for e in manifest.files.values())
     assert not partial_dir(tmp_path / "db").exists()
     db = CaptionDatabase.open(tmp_path / "db")
@@ -91,8 +92,9 @@ def test_kill_after_shard_k_then_resume_is_byte_identical(tmp_path, tiny_model):
         if name != "manifest.json":  # differs only in its creation time
             assert resumed[name] == uninterrupted[name], name
     queries = tiny_model.encode_texts(["red", "a cat", "sea"])
-    for a, b in zip(CaptionDatabase.open(out).search(queries, 5), CaptionDatabase.open(fresh).search(queries, 5),
-                    strict=True):
+    for a, b in zip(
+        CaptionDatabase.open(out).search(queries, 5), CaptionDatabase.open(fresh).search(queries, 5), strict=True
+    ):
         np.testing.assert_array_equal(a.ids, b.ids)
         np.testing.assert_array_equal(a.similarities, b.similarities)
     assert not partial_dir(out).exists()
@@ -101,14 +103,20 @@ def test_kill_after_shard_k_then_resume_is_byte_identical(tmp_path, tiny_model):
 def test_resume_refuses_changed_inputs(tmp_path, tiny_model):
     out = tmp_path / "db"
     with pytest.raises(Killed):
-        build_database(CountingModel(tiny_model, die_after=1), [corpus_from_texts("c", CAPTIONS)], out,
-                       config=BuildConfig(shard_size=3))
+        build_database(
+            CountingModel(tiny_model, die_after=1),
+            [corpus_from_texts("c", CAPTIONS)],
+            out,
+            config=BuildConfig(shard_size=3),
+        )
     with pytest.raises(DatabaseError, match="corpora changed"):
-        build_database(tiny_model, [corpus_from_texts("c", CAPTIONS[:5])], out, config=BuildConfig(shard_size=3),
-                       resume=True)
+        build_database(
+            tiny_model, [corpus_from_texts("c", CAPTIONS[:5])], out, config=BuildConfig(shard_size=3), resume=True
+        )
     with pytest.raises(DatabaseError, match="shard_size changed"):
-        build_database(tiny_model, [corpus_from_texts("c", CAPTIONS)], out, config=BuildConfig(shard_size=4),
-                       resume=True)
+        build_database(
+            tiny_model, [corpus_from_texts("c", CAPTIONS)], out, config=BuildConfig(shard_size=4), resume=True
+        )
 
 
 def test_resume_after_the_manifest_still_checks_the_corpus(tmp_path, tiny_model, monkeypatch):
@@ -135,8 +143,12 @@ def test_resume_after_the_manifest_still_checks_the_corpus(tmp_path, tiny_model,
 def test_torn_or_corrupt_shard_is_re_encoded(tmp_path, tiny_model):
     out = tmp_path / "db"
     with pytest.raises(Killed):
-        build_database(CountingModel(tiny_model, die_after=3), [corpus_from_texts("c", CAPTIONS)], out,
-                       config=BuildConfig(shard_size=3))
+        build_database(
+            CountingModel(tiny_model, die_after=3),
+            [corpus_from_texts("c", CAPTIONS)],
+            out,
+            config=BuildConfig(shard_size=3),
+        )
     torn = partial_dir(out) / "shards" / "000001.npy"
     torn.write_bytes(torn.read_bytes()[:50])  # a crash mid-write on a filesystem without atomic rename
     flipped = partial_dir(out) / "shards" / "000002.npy"
@@ -178,8 +190,12 @@ def test_empty_corpus_is_an_error(tmp_path, tiny_model):
 def test_approximate_indexes_rerank_exactly(tmp_path, tiny_model, kind):
     # distinct letter-only words: unrelated random vectors under the tiny backend (it ignores digits)
     texts = [f"w{chr(97 + i // 26 % 26)}{chr(97 + i % 26)}" for i in range(600)]
-    build_database(tiny_model, [corpus_from_texts("c", texts)], tmp_path / kind,
-                   config=BuildConfig(shard_size=128, index=IndexConfig(kind=kind, nlist=8, train_size=600)))
+    build_database(
+        tiny_model,
+        [corpus_from_texts("c", texts)],
+        tmp_path / kind,
+        config=BuildConfig(shard_size=128, index=IndexConfig(kind=kind, nlist=8, train_size=600)),
+    )
     db = CaptionDatabase.open(tmp_path / kind, model=tiny_model)
     assert (tmp_path / kind / "index.faiss").is_file() and "index.faiss" in db.manifest.files
     params = json.loads((tmp_path / kind / "manifest.json").read_text())["index"]

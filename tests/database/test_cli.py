@@ -12,7 +12,7 @@ from .conftest import CAPTIONS
 
 
 def _json(output: str):
-    return json.loads(output[min(i for i in (output.find("{"), output.find("[")) if i >= 0):])
+    return json.loads(output[min(i for i in (output.find("{"), output.find("[")) if i >= 0) :])
 
 
 def test_db_build_info_search(tmp_path):
@@ -49,8 +49,12 @@ def test_db_verify_names_the_bad_file(tmp_path):
     corpus.write_text("\n".join(CAPTIONS), encoding="utf-8")
     out = tmp_path / "db"
     runner = CliRunner()
-    assert runner.invoke(app, ["db", "build", str(corpus), "-m", "test-tiny", "-o", str(out), "--shard-size", "4",
-                               "--json"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["db", "build", str(corpus), "-m", "test-tiny", "-o", str(out), "--shard-size", "4", "--json"]
+        ).exit_code
+        == 0
+    )
     ok = runner.invoke(app, ["db", "verify", str(out), "--json"])
     assert ok.exit_code == 0 and _json(ok.output)["ok"] is True and _json(ok.output)["files"] == 9
     npy = out / "shards" / "000001.npy"
@@ -58,8 +62,9 @@ def test_db_verify_names_the_bad_file(tmp_path):
     data[-1] ^= 1
     npy.write_bytes(bytes(data))
     code = "import sys; from vocabfree.cli import main; sys.argv[0] = 'vocabfree'; main()"
-    bad = subprocess.run([sys.executable, "-c", code,
-                          "db", "verify", str(out)], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-c", code, "db", "verify", str(out)], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 1 and "000001.npy is corrupt" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -73,12 +78,40 @@ def test_db_import_cli_and_parquet_folder_build(tmp_path):
     (tmp_path / "snap").mkdir()
     pq.write_table(pa.table({"alt": CAPTIONS, "embedding": list(emb)}), tmp_path / "snap" / "part-0.parquet")
     runner = CliRunner()
-    imported = runner.invoke(app, ["db", "import", str(tmp_path / "snap"), "-m", "test-tiny", "-o",
-                                   str(tmp_path / "imp"), "--caption-column", "alt", "--json"])
+    imported = runner.invoke(
+        app,
+        [
+            "db",
+            "import",
+            str(tmp_path / "snap"),
+            "-m",
+            "test-tiny",
+            "-o",
+            str(tmp_path / "imp"),
+            "--caption-column",
+            "alt",
+            "--json",
+        ],
+    )
     assert imported.exit_code == 0, imported.output
     assert _json(imported.output)["captions"] == len(CAPTIONS)
-    built = runner.invoke(app, ["db", "build", str(tmp_path / "snap"), "-m", "test-tiny", "-o", str(tmp_path / "b"),
-                                "--caption-column", "alt", "--index", "flat", "--json"])
+    built = runner.invoke(
+        app,
+        [
+            "db",
+            "build",
+            str(tmp_path / "snap"),
+            "-m",
+            "test-tiny",
+            "-o",
+            str(tmp_path / "b"),
+            "--caption-column",
+            "alt",
+            "--index",
+            "flat",
+            "--json",
+        ],
+    )
     assert built.exit_code == 0, built.output
     info = runner.invoke(app, ["db", "info", str(tmp_path / "b"), "--json"])
     assert _json(info.output)["count"] == len(CAPTIONS)

@@ -28,8 +28,10 @@ def _clip_retrieval(folder, model, rows, scale=1.0, dtype=np.float32):
     emb = model.encode_texts([r or "nothing" for r in rows]) * scale
     for part, (lo, hi) in enumerate([(0, 7), (7, len(rows))]):
         np.save(folder / "text_emb" / f"text_emb_{part}.npy", emb[lo:hi].astype(dtype))
-        pq.write_table(pa.table({"url": ["u"] * (hi - lo), "caption": rows[lo:hi]}),
-                       folder / "metadata" / f"metadata_{part}.parquet")
+        pq.write_table(
+            pa.table({"url": ["u"] * (hi - lo), "caption": rows[lo:hi]}),
+            folder / "metadata" / f"metadata_{part}.parquet",
+        )
     return folder
 
 
@@ -37,8 +39,9 @@ def test_clip_retrieval_import_equals_build(tmp_path, tiny_model):
     config = BuildConfig(shard_size=4)
     build_database(tiny_model, [corpus_from_texts("c", ROWS)], tmp_path / "built", config=config)
     src = _clip_retrieval(tmp_path / "laion", tiny_model, ROWS)
-    report = import_database(src, tmp_path / "imported", model_name=tiny_model.name,
-                             embed_dim=tiny_model.embed_dim, config=config)
+    report = import_database(
+        src, tmp_path / "imported", model_name=tiny_model.name, embed_dim=tiny_model.embed_dim, config=config
+    )
     assert report.count == len(CAPTIONS) and report.duplicates == 2
     assert _shard_bytes(tmp_path / "built") == _shard_bytes(tmp_path / "imported")
     built, imported = CaptionDatabase.open(tmp_path / "built"), CaptionDatabase.open(tmp_path / "imported")
@@ -83,9 +86,17 @@ def test_upgrade_a_format_1_database(tmp_path, tiny_model):
     table = pa.table({"caption": pa.array(CAPTIONS, type=pa.large_string())})
     with pa.OSFile(str(old / "captions.arrow"), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    manifest = {"model": "test-tiny", "embed_dim": 32, "count": len(CAPTIONS), "index": {"kind": "flat"},
-                "normalisation": "", "corpora": [], "created": "", "files": {"embeddings.npy": 1},
-                "format_version": 1}
+    manifest = {
+        "model": "test-tiny",
+        "embed_dim": 32,
+        "count": len(CAPTIONS),
+        "index": {"kind": "flat"},
+        "normalisation": "",
+        "corpora": [],
+        "created": "",
+        "files": {"embeddings.npy": 1},
+        "format_version": 1,
+    }
     (old / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(DatabaseError, match=f"vocabfree db upgrade {old}"):
         CaptionDatabase.open(old)
@@ -127,8 +138,9 @@ def test_killed_import_resumes_to_identical_shards(tmp_path, tiny_model):
     with pytest.raises(KeyboardInterrupt):
         import_rows(batches(die_at=7), source, tmp_path / "db", model_name="test-tiny", embed_dim=32, config=config)
     assert not (tmp_path / "db").exists()
-    report = import_rows(batches(), source, tmp_path / "db", model_name="test-tiny", embed_dim=32, config=config,
-                         resume=True)
+    report = import_rows(
+        batches(), source, tmp_path / "db", model_name="test-tiny", embed_dim=32, config=config, resume=True
+    )
     assert report.shards_reused == 2 and report.encoded == 4
     import_rows(batches(), source, tmp_path / "fresh", model_name="test-tiny", embed_dim=32, config=config)
     assert _shard_bytes(tmp_path / "db") == _shard_bytes(tmp_path / "fresh")

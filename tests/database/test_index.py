@@ -23,8 +23,10 @@ def clustered(n: int, dim: int, seed: int, clusters: int = 200) -> np.ndarray:
 def ivf_db(tmp_path_factory):
     n, dim = 50_000, 64
     x = clustered(n, dim, seed=0)
-    batches = ((f"synthetic {i}", [f"caption {j}" for j in range(i, i + 10_000)], x[i:i + 10_000])
-               for i in range(0, n, 10_000))
+    batches = (
+        (f"synthetic {i}", [f"caption {j}" for j in range(i, i + 10_000)], x[i : i + 10_000])
+        for i in range(0, n, 10_000)
+    )
     out = tmp_path_factory.mktemp("ivf") / "db"
     config = BuildConfig(shard_size=8192, index=IndexConfig(kind="auto", flat_max=20_000))
     import_rows(batches, [_Source("synthetic", "0" * 64)], out, model_name="synthetic", embed_dim=dim, config=config)

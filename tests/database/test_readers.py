@@ -52,8 +52,11 @@ def test_parquet_directory_and_glob_stream_in_file_order(tmp_path):
     snapshot.mkdir(parents=True)
     rows = [f"caption {i}" for i in range(30_000)]  # more than one record batch per file
     for part in range(3):
-        pq.write_table(pa.table({"url": ["u"] * 10_000, "alt_text": rows[part * 10_000:(part + 1) * 10_000]}),
-                       snapshot / f"train-{part:05d}-of-00003.parquet", row_group_size=4_000)
+        pq.write_table(
+            pa.table({"url": ["u"] * 10_000, "alt_text": rows[part * 10_000 : (part + 1) * 10_000]}),
+            snapshot / f"train-{part:05d}-of-00003.parquet",
+            row_group_size=4_000,
+        )
     (snapshot / "README.md").write_text("not a corpus")
     whole = read_corpus(tmp_path / "cc", column="alt_text")
     assert len(whole.files) == 3 and list(whole) == rows
@@ -75,16 +78,26 @@ def _tar(path, members):
 
 
 def test_webdataset_shards(tmp_path):
-    _tar(tmp_path / "shard-000.tar", [
-        ("s/000.jpg", b"\xff\xd8"), ("s/000.txt", b"a dog on grass"),
-        ("s/001.jpg", b"\xff\xd8"), ("s/001.json", json.dumps({"caption": "a red car", "w": 3}).encode()),
-        ("s/002.jpg", b"\xff\xd8"),  # no caption: skipped
-        ("s/003.txt", "ünïcode caption".encode()), ("s/003.json", b'{"caption": "ignored: txt wins"}'),
-    ])
+    _tar(
+        tmp_path / "shard-000.tar",
+        [
+            ("s/000.jpg", b"\xff\xd8"),
+            ("s/000.txt", b"a dog on grass"),
+            ("s/001.jpg", b"\xff\xd8"),
+            ("s/001.json", json.dumps({"caption": "a red car", "w": 3}).encode()),
+            ("s/002.jpg", b"\xff\xd8"),  # no caption: skipped
+            ("s/003.txt", "ünïcode caption".encode()),
+            ("s/003.json", b'{"caption": "ignored: txt wins"}'),
+        ],
+    )
     _tar(tmp_path / "shard-001.tar", [("004.json", json.dumps({"text": "from text key"}).encode())])
     assert list(read_corpus(tmp_path / "shard-000.tar")) == ["a dog on grass", "a red car", "ünïcode caption"]
     assert list(read_corpus(str(tmp_path / "shard-*.tar"))) == [
-        "a dog on grass", "a red car", "ünïcode caption", "from text key"]
+        "a dog on grass",
+        "a red car",
+        "ünïcode caption",
+        "from text key",
+    ]
     (tmp_path / "bad.tar").write_bytes(b"definitely not a tar file" * 40)
     with pytest.raises(InvalidInputError, match="not a readable tar"):
         list(read_corpus(tmp_path / "bad.tar"))
@@ -94,8 +107,9 @@ def test_streaming_dedup_matches_an_exact_set_across_batches():
     rng = np.random.default_rng(0)
     texts = [f"caption {i}" for i in rng.integers(0, 6_000, size=30_000)]  # many repeats, several batches
     stats = StreamStats()
-    unique = list(stream_unique([corpus_from_texts("a", texts[:17_000]), corpus_from_texts("b", texts[17_000:])],
-                                stats))
+    unique = list(
+        stream_unique([corpus_from_texts("a", texts[:17_000]), corpus_from_texts("b", texts[17_000:])], stats)
+    )
     assert unique == list(dict.fromkeys(texts))
     assert stats.unique == len(unique) and stats.duplicates == len(texts) - len(unique)
     assert stats.raw == {"a": 17_000, "b": 13_000}

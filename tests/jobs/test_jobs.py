@@ -74,8 +74,9 @@ def test_embed_job_rows_equal_the_model_and_failures_are_null(image_dir, tmp_pat
     good, bad = good_and_bad(table["source"].to_pylist())
     ok = table.filter(table["error"].is_null())
     assert ok["source"].to_pylist() == [item for item, _ in good]
-    np.testing.assert_allclose(embedding_matrix(ok["embedding"]),
-                               tiny_model.encode_images([im for _, im in good]), rtol=1e-6)
+    np.testing.assert_allclose(
+        embedding_matrix(ok["embedding"]), tiny_model.encode_images([im for _, im in good]), rtol=1e-6
+    )
     failed = table.filter(table["error"].is_valid())
     assert failed["source"].to_pylist() == bad and failed["embedding"].null_count == len(bad)
 
@@ -127,8 +128,9 @@ def test_another_job_into_the_same_folder_is_refused(image_dir, tmp_path):
         run_image_job(ClassifyImagesTask("test-tiny", labels=LABELS[:2]), [image_dir], out, shard_size=4)
     with pytest.raises(InvalidInputError, match="shard_size"):
         run_image_job(ClassifyImagesTask("test-tiny", labels=LABELS), [image_dir], out, shard_size=5)
-    report = run_image_job(ClassifyImagesTask("test-tiny", labels=LABELS[:2]), [image_dir], out, shard_size=4,
-                           overwrite=True)
+    report = run_image_job(
+        ClassifyImagesTask("test-tiny", labels=LABELS[:2]), [image_dir], out, shard_size=4, overwrite=True
+    )
     assert report.shards_skipped == 0
     assert set(pq.read_table(out)["label"].drop_null().to_pylist()) <= set(LABELS[:2])
     foreign = tmp_path / "foreign"
@@ -145,8 +147,11 @@ def test_list_files_are_read_as_written_and_missing_files_become_error_rows(imag
     listing = tmp_path / "inputs.txt"
     lines = ["# my images", image_dir / "img002.png", "", tmp_path / "gone.jpg", image_dir / "img001.png"]
     listing.write_text("\n".join(map(str, lines)) + "\n")
-    assert list_inputs([listing]) == [str(image_dir / "img002.png"), str(tmp_path / "gone.jpg"),
-                                      str(image_dir / "img001.png")]
+    assert list_inputs([listing]) == [
+        str(image_dir / "img002.png"),
+        str(tmp_path / "gone.jpg"),
+        str(image_dir / "img001.png"),
+    ]
     out = tmp_path / "out"
     run_image_job(ClassifyImagesTask("test-tiny", labels=LABELS, top_k=1), [listing], out)
     rows = pq.read_table(out).to_pylist()
@@ -160,8 +165,7 @@ def test_vocabulary_free_job_matches_the_classifier(tmp_path, tiny_model, colour
 
     db = build_tiny_db(tmp_path / "db", tiny_model, TINY_CAPTIONS[:8])
     out = tmp_path / "out"
-    run_image_job(ClassifyImagesTask("test-tiny", db=str(tmp_path / "db"), top_k=2), list(colour_images.values()),
-                  out)
+    run_image_job(ClassifyImagesTask("test-tiny", db=str(tmp_path / "db"), top_k=2), list(colour_images.values()), out)
     rows = pq.read_table(out).to_pylist()
     expected = VocabularyFreeClassifier(tiny_model, db).predict(list(colour_images.values()), top_k=2)
     assert [r["labels"] for r in rows] == [list(p.labels) for p in expected]

@@ -30,6 +30,7 @@ SHARD, BATCH = 4, 3  # 13 inputs: 4 shards, batches that do not divide shards ev
 @pytest.fixture(autouse=True)
 def time_limit():
     """Fail (instead of hanging CI) when a test here runs past two minutes."""
+
     def expire(*_):
         raise TimeoutError("ray test ran past its 120 s limit")
 
@@ -60,8 +61,13 @@ def local_ray():
 def run_both(task, images: Path, tmp: Path, address: str | None = None) -> tuple[Path, Path]:
     local, remote = tmp / "local", tmp / "ray"
     run_image_job(task, [images], local, shard_size=SHARD, engine=EngineConfig("local", batch_size=BATCH))
-    report = run_image_job(task, [images], remote, shard_size=SHARD,
-                           engine=EngineConfig("ray", batch_size=BATCH, concurrency=2, address=address))
+    report = run_image_job(
+        task,
+        [images],
+        remote,
+        shard_size=SHARD,
+        engine=EngineConfig("ray", batch_size=BATCH, concurrency=2, address=address),
+    )
     assert (report.shards, report.rows, report.errors) == (4, 13, 2)
     return local, remote
 
@@ -102,11 +108,17 @@ class KilledOnce(EmbedImagesTask):
 def test_a_worker_killed_mid_job_is_restarted_and_the_job_completes(local_ray, images, tmp_path):
     marker = tmp_path / "killed-pid"
     local = tmp_path / "local"
-    run_image_job(EmbedImagesTask("test-tiny"), [images], local, shard_size=SHARD,
-                  engine=EngineConfig("local", batch_size=BATCH))
+    run_image_job(
+        EmbedImagesTask("test-tiny"), [images], local, shard_size=SHARD, engine=EngineConfig("local", batch_size=BATCH)
+    )
     remote = tmp_path / "ray"
-    run_image_job(KilledOnce("test-tiny", marker=str(marker)), [images], remote, shard_size=SHARD,
-                  engine=EngineConfig("ray", batch_size=BATCH, concurrency=2))
+    run_image_job(
+        KilledOnce("test-tiny", marker=str(marker)),
+        [images],
+        remote,
+        shard_size=SHARD,
+        engine=EngineConfig("ray", batch_size=BATCH, concurrency=2),
+    )
     killed = int(marker.read_text())
     assert killed != os.getpid()  # a worker died, not this process
     assert parts(remote) == parts(local)
@@ -120,8 +132,13 @@ class Broken(EmbedImagesTask):
 
 def test_an_error_in_the_task_fails_the_job_with_its_message(local_ray, images, tmp_path):
     with pytest.raises(JobError, match="ValueError: cannot embed 3 images today"):
-        run_image_job(Broken("test-tiny"), [images], tmp_path / "out", shard_size=SHARD,
-                      engine=EngineConfig("ray", batch_size=BATCH, concurrency=1))
+        run_image_job(
+            Broken("test-tiny"),
+            [images],
+            tmp_path / "out",
+            shard_size=SHARD,
+            engine=EngineConfig("ray", batch_size=BATCH, concurrency=1),
+        )
     assert not list((tmp_path / "out").glob("part-*"))
 
 
@@ -139,12 +156,28 @@ def listening(port: int) -> bool:
 def ray_start(*args: str) -> subprocess.Popen:
     """``ray start --block ...`` in its own process group: SIGTERM to it stops every process it started."""
     ray_cli = str(Path(sys.executable).with_name("ray"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),  # workers import vocabfree and these tests
-           "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}  # nothing to drain: stop at once on SIGTERM
-    return subprocess.Popen([ray_cli, "start", "--block", "--disable-usage-stats",
-                             "--node-ip-address=127.0.0.1", "--num-cpus=1", "--num-gpus=0",
-                             f"--dashboard-agent-listen-port={free_port()}", *args],
-                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),  # workers import vocabfree and these tests
+        "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+    }  # nothing to drain: stop at once on SIGTERM
+    return subprocess.Popen(
+        [
+            ray_cli,
+            "start",
+            "--block",
+            "--disable-usage-stats",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=1",
+            "--num-gpus=0",
+            f"--dashboard-agent-listen-port={free_port()}",
+            *args,
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -7,8 +7,11 @@ from vocabfree.errors import InvalidInputError
 from vocabfree.metrics import captioning
 from vocabfree.metrics.captioning import caption_scores, clip_score, model_clip_score, simple_tokenize
 
-REFS = [["a dog runs across the green grass"], ["two children play in the snow"],
-        ["a man rides a red bicycle down the street"]]
+REFS = [
+    ["a dog runs across the green grass"],
+    ["two children play in the snow"],
+    ["a man rides a red bicycle down the street"],
+]
 
 
 @pytest.fixture
@@ -26,8 +29,7 @@ def test_identical_candidates_score_perfectly(no_java):
 
 
 def test_disjoint_candidates_score_zero(no_java):
-    scores = caption_scores(["purple elephant sleeping", "blurry photograph outdoors", "xylophone concert hall"],
-                            REFS)
+    scores = caption_scores(["purple elephant sleeping", "blurry photograph outdoors", "xylophone concert hall"], REFS)
     assert scores.bleu1 < 1e-6 and scores.cider == pytest.approx(0.0) and scores.rouge_l == pytest.approx(0.0)
 
 

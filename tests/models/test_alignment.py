@@ -43,8 +43,9 @@ def synthetic_pairs(n_images: int, seed: int, captions_per_image: int = 2) -> Pa
 def test_training_reduces_loss_and_improves_recall():
     train, val = synthetic_pairs(256, seed=0), synthetic_pairs(64, seed=1)
     config = HeadConfig(kind="linear", residual=True, text_adapter=True)
-    head, report = train_head(train, val, config=config,
-                              train_config=TrainConfig(epochs=15, batch_size=64, lr=3e-3, seed=0))
+    head, report = train_head(
+        train, val, config=config, train_config=TrainConfig(epochs=15, batch_size=64, lr=3e-3, seed=0)
+    )
     history = report["history"]
     start, best = history[0], max(history[1:], key=lambda r: r["val_mean_recall"])
     assert history[-1]["train_loss"] < 0.5 * history[1]["train_loss"]
@@ -74,8 +75,9 @@ def test_residual_head_starts_at_conse():
 
 def test_save_load_round_trip_is_exact(tmp_path):
     train = synthetic_pairs(64, seed=0)
-    head, _ = train_head(train, config=HeadConfig(kind="mlp", hidden_dim=64),
-                         train_config=TrainConfig(epochs=2, batch_size=32))
+    head, _ = train_head(
+        train, config=HeadConfig(kind="mlp", hidden_dim=64), train_config=TrainConfig(epochs=2, batch_size=32)
+    )
     head.card = {"name": "unit", "metrics": {"x": 1.5}}
     weights, card = head.save(tmp_path / "head")
     assert weights.name == "head.safetensors" and card.name == "head.json"
@@ -86,8 +88,9 @@ def test_save_load_round_trip_is_exact(tmp_path):
     assert loaded.logit_scale == head.logit_scale
     for (k, va), (_, vb) in zip(head.net.state_dict().items(), loaded.net.state_dict().items(), strict=True):
         assert torch.equal(va, vb), k
-    np.testing.assert_array_equal(loaded.embed_images(train.conse, train.pooled),
-                                  head.embed_images(train.conse, train.pooled))
+    np.testing.assert_array_equal(
+        loaded.embed_images(train.conse, train.pooled), head.embed_images(train.conse, train.pooled)
+    )
     np.testing.assert_array_equal(loaded.embed_texts(train.text), head.embed_texts(train.text))
 
 

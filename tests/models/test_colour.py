@@ -22,11 +22,22 @@ def test_text_colours_count_colour_words_and_synonyms():
     assert texts_colours([]).shape == (0, len(BASIC_COLOURS))
 
 
-@pytest.mark.parametrize("rgb, colour", [
-    ((230, 20, 20), "red"), ((250, 140, 10), "orange"), ((240, 220, 20), "yellow"), ((30, 180, 40), "green"),
-    ((20, 60, 220), "blue"), ((120, 30, 200), "purple"), ((250, 180, 200), "pink"), ((120, 60, 20), "brown"),
-    ((250, 250, 250), "white"), ((128, 128, 128), "gray"), ((10, 10, 10), "black"),
-])
+@pytest.mark.parametrize(
+    "rgb, colour",
+    [
+        ((230, 20, 20), "red"),
+        ((250, 140, 10), "orange"),
+        ((240, 220, 20), "yellow"),
+        ((30, 180, 40), "green"),
+        ((20, 60, 220), "blue"),
+        ((120, 30, 200), "purple"),
+        ((250, 180, 200), "pink"),
+        ((120, 60, 20), "brown"),
+        ((250, 250, 250), "white"),
+        ((128, 128, 128), "gray"),
+        ((10, 10, 10), "black"),
+    ],
+)
 def test_solid_images_get_their_colour_name(rgb, colour):
     shares = image_colours([Image.new("RGB", (50, 40), rgb)])
     assert shares.shape == (1, len(BASIC_COLOURS))

@@ -145,8 +145,14 @@ def test_sorted_text_batches_give_the_per_batch_padding_result(tiny_clip_dir):
     import torch
 
     model = load_model(f"hf:{tiny_clip_dir}", precision="fp32")
-    texts = ["a dog", "the small red bird sitting on a green tree in a house", "car", "a photo of a blue ship",
-             "man and woman standing with a child", "horse"] * 3
+    texts = [
+        "a dog",
+        "the small red bird sitting on a green tree in a house",
+        "car",
+        "a photo of a blue ship",
+        "man and woman standing with a child",
+        "horse",
+    ] * 3
     ours = model.encode_texts(texts, batch_size=4, token_budget=20)
     rows = []
     for text in texts:  # one text at a time: no padding at all

@@ -138,8 +138,14 @@ class FakeTextEncoder:
 def fake_model(center: bool = False) -> LocalModel:
     conse = ConseConfig(top_t=3, center=center)
     class_emb = class_text_embeddings(hashed_encode, conse)
-    return LocalModel(FakeImageEncoder(), FakeTextEncoder(), conse, class_emb, name="fake",
-                      center=class_emb.mean(0) if center else None)
+    return LocalModel(
+        FakeImageEncoder(),
+        FakeTextEncoder(),
+        conse,
+        class_emb,
+        name="fake",
+        center=class_emb.mean(0) if center else None,
+    )
 
 
 @pytest.mark.parametrize("center", [False, True])
@@ -266,8 +272,9 @@ def test_cli_classify_with_local_model(monkeypatch, capsys):
     from vocabfree.cli import main
 
     image = sorted((CALTECH / "images" / "car_side").glob("*.jpg"))[0]
-    monkeypatch.setattr(sys, "argv", ["vocabfree", "classify", str(image), "--labels", "cat,dog,car",
-                                      "--model", "local", "--json"])
+    monkeypatch.setattr(
+        sys, "argv", ["vocabfree", "classify", str(image), "--labels", "cat,dog,car", "--model", "local", "--json"]
+    )
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert (exit_info.value.code or 0) == 0

@@ -59,8 +59,9 @@ def test_api_keys_from_the_environment_are_not_shown():
 def test_label_budget_is_413_naming_the_budget(make_client):
     client = make_client(max_label_budget=50)
     labels = [f"label number {i}" for i in range(5)]  # 5 x 14 = 70 characters
-    response = client.post("/v1/classify", files={"file": ("x.png", image_bytes(), "image/png")},
-                           data={"labels": ",".join(labels)})
+    response = client.post(
+        "/v1/classify", files={"file": ("x.png", image_bytes(), "image/png")}, data={"labels": ",".join(labels)}
+    )
     assert response.status_code == 413, response.text
     body = response.json()
     assert body["error"] == "label_budget_exceeded" and "70 characters" in body["detail"] and "50" in body["detail"]
@@ -105,8 +106,16 @@ def _bomb(kind: bytes, prefix: bytes) -> bytes:
 
 
 def _tiff_zero_width() -> bytes:
-    entries = [(256, 4, 1, 0), (257, 4, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
-               (273, 4, 1, 122), (278, 4, 1, 1), (279, 4, 1, 1)]
+    entries = [
+        (256, 4, 1, 0),
+        (257, 4, 1, 1),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, 122),
+        (278, 4, 1, 1),
+        (279, 4, 1, 1),
+    ]
     ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0\0\0\0"
     return b"II*\0" + struct.pack("<I", 8) + ifd + b"\0" * 20
 
@@ -154,8 +163,9 @@ def test_whitelist_names_the_allowed_formats_and_is_configurable(make_client):
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
 def test_every_default_format_decodes(client, fmt):
-    response = client.post("/v1/classify", files={"file": (f"x.{fmt.lower()}", _saved(fmt), "image/x")},
-                           data={"labels": "red, blue"})
+    response = client.post(
+        "/v1/classify", files={"file": (f"x.{fmt.lower()}", _saved(fmt), "image/x")}, data={"labels": "red, blue"}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["predictions"][0]["label"] == "red"
 
@@ -180,6 +190,7 @@ def test_image_queue_refuses_beyond_its_byte_budget():
             await release.wait()
 
         loop = asyncio.get_running_loop()
+
         def fn(items):  # runs on an executor thread; blocks until released
             asyncio.run_coroutine_threadsafe(wait_release(), loop).result(timeout=10)
             return items

@@ -35,15 +35,19 @@ def tiny_wordnet(tmp_path):
 
 def test_sense_follows_the_other_labels(tiny_wordnet):
     assert tiny_wordnet.describe(["rose"]) == ["a dusty pink color"]  # no context: most frequent sense
-    assert tiny_wordnet.describe(["rose", "tulip"]) == ["any of many shrubs of the genus Rosa",
-                                                         "any of numerous perennial bulbous herbs"]
-    assert tiny_wordnet.describe(["crimson", "rose"]) == ['a deep and vivid red color', "a dusty pink color"]
+    assert tiny_wordnet.describe(["rose", "tulip"]) == [
+        "any of many shrubs of the genus Rosa",
+        "any of numerous perennial bulbous herbs",
+    ]
+    assert tiny_wordnet.describe(["crimson", "rose"]) == ["a deep and vivid red color", "a dusty pink color"]
 
 
 def test_spellings_and_unknown_labels(tiny_wordnet):
     assert lemma_keys("Black-eyed Susan") == ["black-eyed_susan", "black_eyed_susan", "blackeyed_susan"]
     assert tiny_wordnet.describe(["Black-eyed Susan", "no such flower"]) == [
-        "a daisylike flower with a dark centre", None]
+        "a daisylike flower with a dark centre",
+        None,
+    ]
     assert tiny_wordnet.describe([]) == []
 
 

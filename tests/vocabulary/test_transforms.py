@@ -70,9 +70,10 @@ def test_filter_lexicon_keeps_requested_tags_only():
 def test_reprs_show_parameters():
     assert repr(DropShortWords(4)) == "DropShortWords(min_length=4)"
     assert repr(MinWordCount(2)) == "MinWordCount(min_count=2)"
-    assert repr(
-        FilterLexicon(SetLexicon(noun=["x"]), keep_tags=("noun",))
-    ) == "FilterLexicon(lexicon=SetLexicon(1 words), keep_tags=('noun',))"
+    assert (
+        repr(FilterLexicon(SetLexicon(noun=["x"]), keep_tags=("noun",)))
+        == "FilterLexicon(lexicon=SetLexicon(1 words), keep_tags=('noun',))"
+    )
     text = repr(default_transform())
     assert text.startswith("TextCompose([") and "DropTokens()" in text and "RemoveDuplicates()" in text
 
@@ -80,9 +81,19 @@ def test_reprs_show_parameters():
 def test_default_transform_steps_in_published_order():
     names = [type(t).__name__ for t in default_transform(SetLexicon(noun=["dog"])).transforms]
     assert names == [
-        "DropTokens", "DropURLs", "DropSpecialCharacters", "DropFileExtensions", "ReplaceSeparators",
-        "DropShortWords", "DropNonAlpha", "ToLowercase", "ToSingular", "DropWords", "MinWordCount",
-        "FilterLexicon", "RemoveDuplicates",
+        "DropTokens",
+        "DropURLs",
+        "DropSpecialCharacters",
+        "DropFileExtensions",
+        "ReplaceSeparators",
+        "DropShortWords",
+        "DropNonAlpha",
+        "ToLowercase",
+        "ToSingular",
+        "DropWords",
+        "MinWordCount",
+        "FilterLexicon",
+        "RemoveDuplicates",
     ]
     assert default_transform(None).transforms[-2].__class__ is MinWordCount  # no lexicon: no POS step
     assert set(MEDIUM_WORDS) >= {"image", "photo", "picture", "icon", "profile"}

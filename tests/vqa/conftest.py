@@ -54,8 +54,18 @@ def write_tiny_vqa(root: Path) -> Path:
                     ("Is this red?", {"yes" if colour == "red" else "no": 1.0}, "yes/no"),
                     ("Is this blue?", {"yes" if colour == "blue" else "no": 1.0, "maybe": 0.3}, "yes/no"),
                 ):
-                    rows.append({"question_id": qid, "image": name, "question": question, "answers": answers,
-                                 "dataset": "tiny", "split": split, "answer_type": kind, "question_type": "x"})
+                    rows.append(
+                        {
+                            "question_id": qid,
+                            "image": name,
+                            "question": question,
+                            "answers": answers,
+                            "dataset": "tiny",
+                            "split": split,
+                            "answer_type": kind,
+                            "question_type": "x",
+                        }
+                    )
                     qid += 1
     path = root / "questions.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -78,11 +88,24 @@ def write_tiny_captions(root: Path) -> Path:
 def tiny_train_config(root: Path, out: Path, **overrides):
     from vocabfree.vqa.train import VQATrainConfig
 
-    values = dict(data=str(root / "questions.jsonl"), captions=str(root / "captions.csv"), out_dir=str(out),
-                  image_model=TINY_TOKENS, pool_grid=None, token_cache=str(root / "cache"), holdout_fraction=0.25,
-                  vqa_repeat=2, model={"d_model": 32, "n_layers": 1, "n_heads": 2, "dropout": 0.1},
-                  vocab_size=200, batch_size=8, lr=3e-3, min_lr=3e-4, warmup_steps=5, total_steps=60,
-                  eval_every=20)
+    values = dict(
+        data=str(root / "questions.jsonl"),
+        captions=str(root / "captions.csv"),
+        out_dir=str(out),
+        image_model=TINY_TOKENS,
+        pool_grid=None,
+        token_cache=str(root / "cache"),
+        holdout_fraction=0.25,
+        vqa_repeat=2,
+        model={"d_model": 32, "n_layers": 1, "n_heads": 2, "dropout": 0.1},
+        vocab_size=200,
+        batch_size=8,
+        lr=3e-3,
+        min_lr=3e-4,
+        warmup_steps=5,
+        total_steps=60,
+        eval_every=20,
+    )
     values.update(overrides)
     return VQATrainConfig(**values)
 
@@ -100,6 +123,15 @@ def tiny_vqa_checkpoint(tiny_vqa_root, tmp_path_factory) -> Path:
     from vocabfree.vqa.train import train
 
     out = tmp_path_factory.mktemp("tiny-vqa-ckpt") / "run"
-    train(tiny_train_config(tiny_vqa_root, out, total_steps=200, eval_every=50, lr=5e-3, min_lr=5e-4,
-                            model={"d_model": 32, "n_layers": 1, "n_heads": 2, "dropout": 0.0}))
+    train(
+        tiny_train_config(
+            tiny_vqa_root,
+            out,
+            total_steps=200,
+            eval_every=50,
+            lr=5e-3,
+            min_lr=5e-4,
+            model={"d_model": 32, "n_layers": 1, "n_heads": 2, "dropout": 0.0},
+        )
+    )
     return out

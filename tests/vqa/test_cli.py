@@ -14,11 +14,26 @@ def _json(result):
 
 def test_ask_with_question_flag_follows_the_json_schema(tiny_vqa_checkpoint, tiny_vqa_root):
     images = sorted((tiny_vqa_root / "images").glob("test_*.png"))[:2]
-    out = _json(runner.invoke(app, ["vqa", *map(str, images), "-q", "What color is the picture?", "-q",
-                                    "Is this red?", "--checkpoint", str(tiny_vqa_checkpoint), "--json"]))
+    out = _json(
+        runner.invoke(
+            app,
+            [
+                "vqa",
+                *map(str, images),
+                "-q",
+                "What color is the picture?",
+                "-q",
+                "Is this red?",
+                "--checkpoint",
+                str(tiny_vqa_checkpoint),
+                "--json",
+            ],
+        )
+    )
     assert out["command"] == "vqa" and out["model"] == "run"
     assert [(r["source"], r["question"]) for r in out["results"]] == [
-        (str(i), q) for i in images for q in ("What color is the picture?", "Is this red?")]
+        (str(i), q) for i in images for q in ("What color is the picture?", "Is this red?")
+    ]
     assert all(r["error"] is None and isinstance(r["answer"], str) for r in out["results"])
 
 
@@ -26,8 +41,11 @@ def test_questions_file_jsonl_and_text(tiny_vqa_checkpoint, tiny_vqa_root, tmp_p
     text = tmp_path / "q.txt"
     text.write_text("What color is the picture?\n\nIs this blue?\n")
     image = tiny_vqa_root / "images" / "test_red_0.png"
-    out = _json(runner.invoke(app, ["vqa", "ask", str(image), "--questions", str(text), "-c",
-                                    str(tiny_vqa_checkpoint), "--json"]))
+    out = _json(
+        runner.invoke(
+            app, ["vqa", "ask", str(image), "--questions", str(text), "-c", str(tiny_vqa_checkpoint), "--json"]
+        )
+    )
     assert [r["question"] for r in out["results"]] == ["What color is the picture?", "Is this blue?"]
     rows = tmp_path / "q.jsonl"
     rows.write_text(json.dumps({"image": str(image), "question": "Is this red?"}) + "\n")
@@ -53,8 +71,24 @@ def test_no_question_is_an_error(tiny_vqa_checkpoint, tiny_vqa_root):
 
 
 def test_eval_json_has_accuracy_and_answer_types_beside_baselines(tiny_vqa_checkpoint, tiny_vqa_root):
-    out = _json(runner.invoke(app, ["vqa", "eval", "--data", str(tiny_vqa_root / "questions.jsonl"), "--split",
-                                    "test", "-c", str(tiny_vqa_checkpoint), "--token-cache", "", "--json"]))
+    out = _json(
+        runner.invoke(
+            app,
+            [
+                "vqa",
+                "eval",
+                "--data",
+                str(tiny_vqa_root / "questions.jsonl"),
+                "--split",
+                "test",
+                "-c",
+                str(tiny_vqa_checkpoint),
+                "--token-cache",
+                "",
+                "--json",
+            ],
+        )
+    )
     assert set(out["by_answer_type"]) == {"other", "yes/no"}
     assert out["accuracy"] == out["rows"][0]["accuracy"] and out["count"] == 12
     assert [r["name"] for r in out["rows"]] == ["run", "run (blind)", 'always "yes"', "prefix prior (train)"]

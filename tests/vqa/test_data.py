@@ -23,18 +23,31 @@ def test_reads_the_shared_vqa_file():
 
 def test_top_answer_ties_are_alphabetical(tmp_path):
     path = tmp_path / "q.jsonl"
-    path.write_text(json.dumps({"question_id": 1, "image": "a.jpg", "question": "q?",
-                                "answers": {"red": 0.6, "blue": 0.6, "green": 0.3}, "split": "train"}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "question_id": 1,
+                "image": "a.jpg",
+                "question": "q?",
+                "answers": {"red": 0.6, "blue": 0.6, "green": 0.3},
+                "split": "train",
+            }
+        )
+        + "\n"
+    )
     (q,) = read_questions(path)
     assert q.top_answer == "blue"
     assert q.image == str((tmp_path / "a.jpg").resolve())
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("{not json", "not valid JSON"),
-    (json.dumps({"question_id": 1, "image": "a.jpg", "answers": {}}), "missing field"),
-    (json.dumps({"question_id": 1, "image": "a.jpg", "question": "q", "answers": {"a": 3}}), "score in"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        (json.dumps({"question_id": 1, "image": "a.jpg", "answers": {}}), "missing field"),
+        (json.dumps({"question_id": 1, "image": "a.jpg", "question": "q", "answers": {"a": 3}}), "score in"),
+    ],
+)
 def test_bad_lines_name_file_and_line(tmp_path, line, message):
     path = tmp_path / "q.jsonl"
     path.write_text(line + "\n")
@@ -44,8 +57,9 @@ def test_bad_lines_name_file_and_line(tmp_path, line, message):
 
 def test_unknown_split_lists_the_splits(tmp_path):
     path = tmp_path / "q.jsonl"
-    path.write_text(json.dumps({"question_id": 1, "image": "a.jpg", "question": "q", "answers": {},
-                                "split": "train"}) + "\n")
+    path.write_text(
+        json.dumps({"question_id": 1, "image": "a.jpg", "question": "q", "answers": {}, "split": "train"}) + "\n"
+    )
     with pytest.raises(InvalidInputError, match="no questions in split 'val'; splits: train"):
         read_questions(path, "val")
     with pytest.raises(InvalidInputError, match="does not exist"):

@@ -6,8 +6,13 @@ def _pairs(image, captions):
 
 
 def test_colour_count_activity_place_and_sport():
-    caps = ["A black dog is running on the grass .", "Two black dogs are running on the grass .",
-            "Two dogs running in a field", "A black dog runs on the grass", "Two dogs play soccer"]
+    caps = [
+        "A black dog is running on the grass .",
+        "Two black dogs are running on the grass .",
+        "Two dogs running in a field",
+        "A black dog runs on the grass",
+        "Two dogs play soccer",
+    ]
     got = {(p.question, p.answer) for p in derive_qa_pairs(_pairs("x.jpg", caps))}
     assert ("What color is the dog?", "black") in got
     assert ("How many dogs are there?", "2") in got  # "two dogs" (3 votes) beats "a dog" (2)

@@ -8,8 +8,17 @@ from vocabfree.vqa.model import IGNORE, VQAGenerator, VQAModelConfig
 
 def _model(**kw):
     torch.manual_seed(0)
-    cfg = VQAModelConfig(vocab_size=50, token_dim=6, num_image_tokens=5, d_model=16, n_layers=2, n_heads=2,
-                         dropout=0.0, max_text=12, **kw)
+    cfg = VQAModelConfig(
+        vocab_size=50,
+        token_dim=6,
+        num_image_tokens=5,
+        d_model=16,
+        n_layers=2,
+        n_heads=2,
+        dropout=0.0,
+        max_text=12,
+        **kw,
+    )
     return VQAGenerator(cfg).eval()
 
 

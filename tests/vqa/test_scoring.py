@@ -5,11 +5,23 @@ from vocabfree.vqa.data import VQAQuestion
 from vocabfree.vqa.scoring import normalize_answer, score_from_count, score_predictions, vqa_score
 
 
-@pytest.mark.parametrize(("raw", "normal"), [
-    ("Yes", "yes"), ("  Two\t", "2"), ("the dog.", "dog"), ("A tennis racket", "tennis racket"),
-    ("dont know", "don't know"), ("can't tell", "can't tell"), ("1,000", "1000"), ("3.5", "3.5"),
-    ("black/white", "black white"), ("none", "0"), ("an apple?", "apple"), ("Ten", "10"),
-])
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("Yes", "yes"),
+        ("  Two\t", "2"),
+        ("the dog.", "dog"),
+        ("A tennis racket", "tennis racket"),
+        ("dont know", "don't know"),
+        ("can't tell", "can't tell"),
+        ("1,000", "1000"),
+        ("3.5", "3.5"),
+        ("black/white", "black white"),
+        ("none", "0"),
+        ("an apple?", "apple"),
+        ("Ten", "10"),
+    ],
+)
 def test_normalize_answer(raw, normal):
     assert normalize_answer(raw) == normal
 
@@ -45,8 +57,12 @@ def _q(qid, answers, kind):
 
 
 def test_score_predictions_overall_and_by_answer_type():
-    questions = [_q(1, {"yes": 1.0}, "yes/no"), _q(2, {"no": 0.6, "yes": 0.3}, "yes/no"),
-                 _q(3, {"2": 1.0, "3": 0.3}, "number"), _q(4, {}, "other")]
+    questions = [
+        _q(1, {"yes": 1.0}, "yes/no"),
+        _q(2, {"no": 0.6, "yes": 0.3}, "yes/no"),
+        _q(3, {"2": 1.0, "3": 0.3}, "number"),
+        _q(4, {}, "other"),
+    ]
     scores = score_predictions(["yes", "yes", "three", "cat"], questions)
     assert scores.per_question == pytest.approx((1.0, 0.3, 0.3, 0.0))
     assert scores.accuracy == pytest.approx(1.6 / 4)  # the question with no answer counts as 0

@@ -27,12 +27,15 @@ def test_vqa_form_and_json_give_the_library_answer(vqa_client, tiny_vqa_root):
     path = tiny_vqa_root / "images" / "test_blue_0.png"
     expected = model.answer([path], ["What color is the picture?"])[0].answer
     with path.open("rb") as handle:
-        r = client.post("/v1/vqa", files={"file": ("b.png", handle, "image/png")},
-                        data={"question": "What color is the picture?"})
+        r = client.post(
+            "/v1/vqa", files={"file": ("b.png", handle, "image/png")}, data={"question": "What color is the picture?"}
+        )
     assert r.status_code == 200, r.text
     assert r.json() == {"model": model.name, "question": "What color is the picture?", "answer": expected}
-    payload = {"image": {"base64": base64.b64encode(path.read_bytes()).decode()},
-               "question": "What color is the picture?"}
+    payload = {
+        "image": {"base64": base64.b64encode(path.read_bytes()).decode()},
+        "question": "What color is the picture?",
+    }
     r = client.post("/v1/vqa", json=payload)
     assert r.status_code == 200 and r.json()["answer"] == expected
 

@@ -41,7 +41,7 @@ def test_targets_cover_answer_and_eos_only(tiny_vqa_checkpoint):
     tok = ckpt.load_tokenizer(tiny_vqa_checkpoint)
     ids, targets = encode_example(tok, "what color is the picture?", "red", max_text=40, max_answer=6)
     bos = ids.index(tok.bos_id)
-    assert all(t == -100 for t in targets[: bos])
+    assert all(t == -100 for t in targets[:bos])
     assert targets[bos:-1] == ids[bos + 1 :] and ids[-1] == tok.eos_id and targets[-1] == -100
 
 

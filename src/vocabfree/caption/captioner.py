@@ -30,8 +30,17 @@ class Caption:
 class Captioner:
     """Frozen image model + trained decoder + tokenizer; captions images or precomputed features."""
 
-    def __init__(self, decoder, tokenizer, image_model, *, feature_kind: str, runtime, max_len: int = 30,
-                 meta: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        decoder,
+        tokenizer,
+        image_model,
+        *,
+        feature_kind: str,
+        runtime,
+        max_len: int = 30,
+        meta: dict[str, Any] | None = None,
+    ):
         self.decoder = decoder.eval()
         self.tokenizer = tokenizer
         self.image_model = image_model
@@ -42,8 +51,9 @@ class Captioner:
         self.meta = meta or {}
 
     @classmethod
-    def load(cls, checkpoint_dir: str | Path | None = None, model=None, *, device: str | None = None,
-             precision: str = "auto") -> Captioner:
+    def load(
+        cls, checkpoint_dir: str | Path | None = None, model=None, *, device: str | None = None, precision: str = "auto"
+    ) -> Captioner:
         """Load a checkpoint (None: the captioner shipped in the package, ``vocabfree.caption.shipped``);
         ``model`` (an already loaded image model) must be the one it was trained on.
 
@@ -68,15 +78,22 @@ class Captioner:
         runtime = select_runtime(device, precision)  # type: ignore[arg-type]
         decoder = ckpt.build_decoder(meta["decoder"], meta["model_config"], precision=runtime.precision)
         ckpt.load_weights(decoder, checkpoint_dir)
-        return cls(decoder.to(runtime.device), ckpt.load_tokenizer(checkpoint_dir), model,
-                   feature_kind=meta["feature_kind"], runtime=runtime, max_len=meta.get("max_len", 30),
-                   meta={**meta, "checkpoint": str(checkpoint_dir)})
+        return cls(
+            decoder.to(runtime.device),
+            ckpt.load_tokenizer(checkpoint_dir),
+            model,
+            feature_kind=meta["feature_kind"],
+            runtime=runtime,
+            max_len=meta.get("max_len", 30),
+            meta={**meta, "checkpoint": str(checkpoint_dir)},
+        )
 
     def features(self, images: Sequence[ImageInput], *, batch_size: int = 32) -> np.ndarray:
         """The decoder's input features for images (paths, PIL images, arrays, bytes): (N, F) pooled vectors,
         or (N, T, D) image tokens for a token decoder."""
-        return encode_for_caption(self.image_model, images, self.feature_kind, batch_size=batch_size,
-                                  tokens=self.tokens)
+        return encode_for_caption(
+            self.image_model, images, self.feature_kind, batch_size=batch_size, tokens=self.tokens
+        )
 
     @torch.no_grad()
     def generate_from_features(
@@ -99,8 +116,9 @@ class Captioner:
         ndim = 3 if self.feature_kind == "tokens" else 2
         if np.ndim(features) != ndim or (want is not None and np.shape(features)[-1] != want):
             shape = "(N, T, D) image tokens" if ndim == 3 else "(N, F) feature vectors"
-            raise IndexMismatchError(f"features of shape {np.shape(features)}; the decoder expects {shape} "
-                                     f"of width {want}")
+            raise IndexMismatchError(
+                f"features of shape {np.shape(features)}; the decoder expects {shape} of width {want}"
+            )
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         out: list[Caption] = []
         for start in range(0, len(features), batch_size):
@@ -108,17 +126,26 @@ class Captioner:
             prefix = torch.from_numpy(chunk).to(self.runtime.device)
             with self.runtime.autocast():
                 hyps: list[Hypothesis] = self.decoder.generate(
-                    prefix, bos_id=self.tokenizer.bos_id, eos_id=self.tokenizer.eos_id,
-                    max_len=max_len or self.max_len, beam_size=beam_size, length_penalty=length_penalty,
-                    top_p=top_p, temperature=temperature, generator=generator,
+                    prefix,
+                    bos_id=self.tokenizer.bos_id,
+                    eos_id=self.tokenizer.eos_id,
+                    max_len=max_len or self.max_len,
+                    beam_size=beam_size,
+                    length_penalty=length_penalty,
+                    top_p=top_p,
+                    temperature=temperature,
+                    generator=generator,
                 )
             out.extend(Caption(self.tokenizer.decode(h.tokens), h.score) for h in hyps)
         return out
 
-    def generate(self, images: Sequence[ImageInput], *, beam_size: int = 1, max_len: int | None = None,
-                 **options: Any) -> list[str]:
+    def generate(
+        self, images: Sequence[ImageInput], *, beam_size: int = 1, max_len: int | None = None, **options: Any
+    ) -> list[str]:
         """One caption per image; ``options``: length_penalty, top_p, temperature, seed, batch_size."""
         if not len(images):
             return []
-        return [c.text for c in self.generate_from_features(
-            self.features(images), beam_size=beam_size, max_len=max_len, **options)]
+        return [
+            c.text
+            for c in self.generate_from_features(self.features(images), beam_size=beam_size, max_len=max_len, **options)
+        ]

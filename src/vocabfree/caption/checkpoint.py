@@ -38,8 +38,10 @@ def write_meta(out_dir: str | Path, meta: dict[str, Any]) -> None:
 def read_meta(out_dir: str | Path) -> dict[str, Any]:
     path = Path(out_dir) / CONFIG_FILE
     if not Path(out_dir).is_dir():
-        raise InvalidInputError(f"no caption checkpoint at {out_dir}: no such directory (train one with "
-                                "'vocabfree caption train', or leave out --checkpoint for the shipped captioner)")
+        raise InvalidInputError(
+            f"no caption checkpoint at {out_dir}: no such directory (train one with "
+            "'vocabfree caption train', or leave out --checkpoint for the shipped captioner)"
+        )
     if not path.is_file():
         raise InvalidInputError(f"{out_dir} is not a caption checkpoint (no {CONFIG_FILE})")
     try:

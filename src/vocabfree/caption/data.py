@@ -37,9 +37,7 @@ def read_caption_csv(path: str | Path, splits: Iterable[str] | None = None) -> l
         reader = csv.DictReader(f)
         missing = {"path", "caption", "split"} - set(reader.fieldnames or ())
         if missing:
-            raise InvalidInputError(
-                f"{path}: missing column(s) {sorted(missing)}; expected path,caption,split,source"
-            )
+            raise InvalidInputError(f"{path}: missing column(s) {sorted(missing)}; expected path,caption,split,source")
         rows = []
         for r in reader:
             image = str((path.parent / r["path"]).resolve())

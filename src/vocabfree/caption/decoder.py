@@ -66,11 +66,14 @@ class CrossAttention(nn.Module):
         """Keys and values (B, nh, M, hs) of projected image tokens (B, M, C): computed once per image."""
         B, M, C = memory.shape
         k, v = self.kv_proj(memory).split(C, dim=2)
-        return (k.view(B, M, self.n_head, C // self.n_head).transpose(1, 2),
-                v.view(B, M, self.n_head, C // self.n_head).transpose(1, 2))
+        return (
+            k.view(B, M, self.n_head, C // self.n_head).transpose(1, 2),
+            v.view(B, M, self.n_head, C // self.n_head).transpose(1, 2),
+        )
 
-    def forward(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
-                memory_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], memory_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         B, T, C = x.shape
         q = self.q(x).view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         mask = memory_mask[:, None, None, :].bool() if memory_mask is not None else None  # (B, 1, 1, M)
@@ -197,8 +200,13 @@ class CaptionDecoder(nn.Module):
         return self.lm_head(self.ln_f(x))
 
     def forward(
-        self, image: torch.Tensor, tokens: torch.Tensor, targets: torch.Tensor | None = None, *,
-        image_index: torch.Tensor | None = None, memory_mask: torch.Tensor | None = None,
+        self,
+        image: torch.Tensor,
+        tokens: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        image_index: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for every caption position (B, T, V); the loss too when ``targets`` (B, T) are given.
 
@@ -267,7 +275,14 @@ class CaptionDecoder(nn.Module):
         """Best caption per image (``prefix``: the pooled vector or the tokens): greedy (beam_size 1), beam
         search, or nucleus sampling when ``top_p``."""
         return generation.decode(
-            self, prefix, bos_id=bos_id, eos_id=eos_id, max_len=min(max_len, self.config.block_size - 1),
-            beam_size=beam_size, length_penalty=length_penalty, top_p=top_p, temperature=temperature,
+            self,
+            prefix,
+            bos_id=bos_id,
+            eos_id=eos_id,
+            max_len=min(max_len, self.config.block_size - 1),
+            beam_size=beam_size,
+            length_penalty=length_penalty,
+            top_p=top_p,
+            temperature=temperature,
             generator=generator,
         )

@@ -34,11 +34,20 @@ class EvalReport:
     seconds: float  # captioning time (features cached), excluding metric computation
 
     def as_dict(self, with_captions: bool = False) -> dict:
-        out = {"name": self.name, "split": self.split, "n_images": len(self.images), **self.scores.as_dict(),
-               "clip_score": self.clip_score, "notes": list(self.scores.notes), "seconds": round(self.seconds, 2)}
+        out = {
+            "name": self.name,
+            "split": self.split,
+            "n_images": len(self.images),
+            **self.scores.as_dict(),
+            "clip_score": self.clip_score,
+            "notes": list(self.scores.notes),
+            "seconds": round(self.seconds, 2),
+        }
         if with_captions:
-            out["captions"] = [{"image": i, "caption": c, "references": r}
-                               for i, c, r in zip(self.images, self.captions, self.references, strict=True)]
+            out["captions"] = [
+                {"image": i, "caption": c, "references": r}
+                for i, c, r in zip(self.images, self.captions, self.references, strict=True)
+            ]
         return out
 
 
@@ -55,37 +64,81 @@ def split_images(data: str | Path, split: str, image_root: str | Path | None = N
     return all_images, images, refs, np.array([row[p] for p in images])
 
 
-def score_captions(name: str, split: str, images, captions, references, *, clip_model=None, clip_embeddings=None,
-                   seconds: float = 0.0, meteor: bool = True) -> EvalReport:
+def score_captions(
+    name: str,
+    split: str,
+    images,
+    captions,
+    references,
+    *,
+    clip_model=None,
+    clip_embeddings=None,
+    seconds: float = 0.0,
+    meteor: bool = True,
+) -> EvalReport:
     """COCO metrics, plus CLIPScore when an aligned model and the images' embeddings in it are given."""
     scores = caption_scores(captions, references, meteor=meteor)
     clip = model_clip_score(clip_model, clip_embeddings, captions) if clip_model is not None else None
     return EvalReport(name, split, scores, clip, list(images), list(captions), [list(r) for r in references], seconds)
 
 
-def evaluate_checkpoint(captioner, data: str | Path, split: str, *, beam_size: int = 1, length_penalty: float = 1.0,
-                        image_root: str | Path | None = None, feature_cache: str | Path | None = None,
-                        clip_model=None, name: str | None = None, meteor: bool = True,
-                        batch_size: int = 32, max_images: int | None = None) -> EvalReport:
+def evaluate_checkpoint(
+    captioner,
+    data: str | Path,
+    split: str,
+    *,
+    beam_size: int = 1,
+    length_penalty: float = 1.0,
+    image_root: str | Path | None = None,
+    feature_cache: str | Path | None = None,
+    clip_model=None,
+    name: str | None = None,
+    meteor: bool = True,
+    batch_size: int = 32,
+    max_images: int | None = None,
+) -> EvalReport:
     """Caption every image of ``split`` (or its first ``max_images``) with a loaded ``Captioner``; score it."""
     _, images, refs, _ = split_images(data, split, image_root, max_images)
     # Only this split's images are encoded (not every image of the file: Flickr8k's test is 1,000 of 7,386).
-    feats = cached_features(captioner.image_model, images, captioner.feature_kind, feature_cache, progress=True,
-                            tokens=captioner.tokens)
+    feats = cached_features(
+        captioner.image_model, images, captioner.feature_kind, feature_cache, progress=True, tokens=captioner.tokens
+    )
     start = time.perf_counter()
-    captions = [c.text for c in captioner.generate_from_features(
-        feats, beam_size=beam_size, length_penalty=length_penalty, batch_size=batch_size)]
+    captions = [
+        c.text
+        for c in captioner.generate_from_features(
+            feats, beam_size=beam_size, length_penalty=length_penalty, batch_size=batch_size
+        )
+    ]
     seconds = time.perf_counter() - start
     clip_emb = cached_features(clip_model, images, "embedding", feature_cache) if clip_model else None
     label = name or f"{captioner.meta.get('decoder', 'decoder')} (beam {beam_size})"
-    return score_captions(label, split, images, captions, refs, clip_model=clip_model, clip_embeddings=clip_emb,
-                          seconds=seconds, meteor=meteor)
+    return score_captions(
+        label,
+        split,
+        images,
+        captions,
+        refs,
+        clip_model=clip_model,
+        clip_embeddings=clip_emb,
+        seconds=seconds,
+        meteor=meteor,
+    )
 
 
-def evaluate_nearest(data: str | Path, split: str, image_model, *, by: Literal["image", "text"] = "image",
-                     train_split: str = "train", image_root: str | Path | None = None,
-                     feature_cache: str | Path | None = None, clip_model=None, meteor: bool = True,
-                     max_images: int | None = None) -> EvalReport:
+def evaluate_nearest(
+    data: str | Path,
+    split: str,
+    image_model,
+    *,
+    by: Literal["image", "text"] = "image",
+    train_split: str = "train",
+    image_root: str | Path | None = None,
+    feature_cache: str | Path | None = None,
+    clip_model=None,
+    meteor: bool = True,
+    max_images: int | None = None,
+) -> EvalReport:
     """The baseline: copy the nearest training caption.
 
     ``by="image"``: nearest training image by the image model's features (the ones a decoder would see),
@@ -108,5 +161,14 @@ def evaluate_nearest(data: str | Path, split: str, image_model, *, by: Literal["
     captions = nearest_caption(feats[rows], keys, captions_train)
     seconds = time.perf_counter() - start
     clip_emb = cached_features(clip_model, all_images, "embedding", feature_cache)[rows] if clip_model else None
-    return score_captions(f"nearest training caption (by {by})", split, images, captions, refs,
-                          clip_model=clip_model, clip_embeddings=clip_emb, seconds=seconds, meteor=meteor)
+    return score_captions(
+        f"nearest training caption (by {by})",
+        split,
+        images,
+        captions,
+        refs,
+        clip_model=clip_model,
+        clip_embeddings=clip_emb,
+        seconds=seconds,
+        meteor=meteor,
+    )

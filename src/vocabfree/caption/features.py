@@ -30,8 +30,9 @@ def _token_options(tokens: dict[str, Any] | None) -> dict[str, Any]:
     return {"layer": int(tokens.get("layer", -1)), "keep_cls": bool(tokens.get("keep_cls", True))}
 
 
-def encode_for_caption(model, images: Sequence, kind: FeatureKind, *, batch_size: int = 32,
-                       tokens: dict[str, Any] | None = None) -> np.ndarray:
+def encode_for_caption(
+    model, images: Sequence, kind: FeatureKind, *, batch_size: int = 32, tokens: dict[str, Any] | None = None
+) -> np.ndarray:
     """Features of in-memory images or paths, of the given kind: (N, F), or (N, T, D) for ``tokens``."""
     if kind == "tokens":
         from vocabfree.models.tokens import encode_image_tokens

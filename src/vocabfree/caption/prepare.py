@@ -61,8 +61,15 @@ def steps_per_epoch(split: Split, batch_size: int, images_per_batch: int | None)
     return -(-n // (images_per_batch or batch_size))
 
 
-def batch_rows(split: Split, step: int, *, seed: int, batch_size: int, images_per_batch: int | None,
-               groups: list[np.ndarray] | None = None) -> np.ndarray:
+def batch_rows(
+    split: Split,
+    step: int,
+    *,
+    seed: int,
+    batch_size: int,
+    images_per_batch: int | None,
+    groups: list[np.ndarray] | None = None,
+) -> np.ndarray:
     """Caption rows of global ``step``: a pure function of (seed, epoch, position in the epoch).
 
     Without ``images_per_batch``: ``batch_size`` captions of a per-epoch permutation of all captions. With it:
@@ -98,16 +105,22 @@ def _image_features(config, image_model, pairs, train_pairs, val_pairs):
 
         spec = token_spec(image_model, layer=config.token_layer, keep_cls=config.keep_cls).as_dict()
         spec.pop("image_model")
-        feats = {name: cached_features(image_model, group_by_image(split)[0], "tokens", config.feature_cache,
-                                       progress=True, tokens=spec) for name, split in splits.items() if split}
+        feats = {
+            name: cached_features(
+                image_model, group_by_image(split)[0], "tokens", config.feature_cache, progress=True, tokens=spec
+            )
+            for name, split in splits.items()
+            if split
+        }
         return feats, "tokens", spec
     kind = feature_kind(image_model)
     # Pooled features of every image in the file (all splits) under one cache key: evaluation reuses them.
     all_images = group_by_image(pairs)[0]
     all_feats = cached_features(image_model, all_images, kind, config.feature_cache, progress=True)
     row = {path: i for i, path in enumerate(all_images)}
-    feats = {name: all_feats[[row[path] for path in group_by_image(split)[0]]]
-             for name, split in splits.items() if split}
+    feats = {
+        name: all_feats[[row[path] for path in group_by_image(split)[0]]] for name, split in splits.items() if split
+    }
     return feats, kind, None
 
 

@@ -154,7 +154,8 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
     no_decay = [p for p in params if p.dim() < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr, betas=(0.9, 0.98),
+        lr=config.lr,
+        betas=(0.9, 0.98),
     )
     per_epoch = steps_per_epoch(train_split, config.batch_size, config.images_per_batch)
     total_steps = config.total_steps or config.epochs * per_epoch
@@ -162,8 +163,13 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
     last_step = min(total_steps, config.max_steps or total_steps)
 
     meta = {
-        "decoder": config.decoder, "model_config": decoder_config, "image_model": image_model_name,
-        "feature_kind": kind, "tokens": spec, "max_len": config.max_len, "train_config": asdict(config),
+        "decoder": config.decoder,
+        "model_config": decoder_config,
+        "image_model": image_model_name,
+        "feature_kind": kind,
+        "tokens": spec,
+        "max_len": config.max_len,
+        "train_config": asdict(config),
     }
     step, history, losses, best, elapsed = 0, [], [], None, 0.0
     if resume:
@@ -178,13 +184,25 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
         ckpt.write_meta(out, meta)
         ckpt.save_tokenizer(tokenizer, out)
     n_train = sum(p.numel() for p in params)
-    log.info("%s decoder: %.2fM trainable parameters, %d steps (%d/epoch), %s %s", config.decoder,
-             n_train / 1e6, total_steps, per_epoch, runtime.device, runtime.precision)
+    log.info(
+        "%s decoder: %.2fM trainable parameters, %d steps (%d/epoch), %s %s",
+        config.decoder,
+        n_train / 1e6,
+        total_steps,
+        per_epoch,
+        runtime.device,
+        runtime.precision,
+    )
 
     def save_state() -> None:
         state = {
-            "model": ckpt.trained_state(model), "optimizer": optimizer.state_dict(), "step": step,
-            "history": history, "losses": losses, "best": best, "torch_rng": torch.get_rng_state(),
+            "model": ckpt.trained_state(model),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "history": history,
+            "losses": losses,
+            "best": best,
+            "torch_rng": torch.get_rng_state(),
             "train_seconds": elapsed + time.perf_counter() - started,
         }
         tmp = out / (ckpt.STATE_FILE + ".tmp")
@@ -196,8 +214,14 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
     bar = tqdm(total=last_step, initial=step, desc=f"train {config.decoder}", disable=not progress)
     epoch_loss: list[float] = []
     while step < last_step:
-        rows = batch_rows(train_split, step, seed=config.seed, batch_size=config.batch_size,
-                          images_per_batch=config.images_per_batch, groups=groups)
+        rows = batch_rows(
+            train_split,
+            step,
+            seed=config.seed,
+            batch_size=config.batch_size,
+            images_per_batch=config.images_per_batch,
+            groups=groups,
+        )
         lr = lr_at(step, lr=config.lr, min_lr=config.min_lr, warmup_steps=config.warmup_steps, total_steps=total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -218,8 +242,11 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
         # An epoch ends every steps_per_epoch steps, and a run cut short by total_steps ends in one too.
         epoch_done = step % per_epoch == 0 or step == total_steps
         if epoch_done:
-            row: dict[str, Any] = {"epoch": round(step / per_epoch, 3), "step": step,
-                                   "train_loss": float(np.mean(epoch_loss))}
+            row: dict[str, Any] = {
+                "epoch": round(step / per_epoch, 3),
+                "step": step,
+                "train_loss": float(np.mean(epoch_loss)),
+            }
             epoch_loss = []
             if val_split is not None:
                 row.update(validate(model, tokenizer, val_split, runtime, config))

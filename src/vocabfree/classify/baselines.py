@@ -34,9 +34,15 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
-def encode_vocabulary(model: VisionLanguageModel, names: Sequence[str], *, prompt: str = "{}",
-                      cache_dir: str | os.PathLike | None = None, batch_size: int = 512,
-                      progress: bool = False) -> np.ndarray:
+def encode_vocabulary(
+    model: VisionLanguageModel,
+    names: Sequence[str],
+    *,
+    prompt: str = "{}",
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = 512,
+    progress: bool = False,
+) -> np.ndarray:
     """Text embeddings (V, D) of ``prompt.format(name)`` for every name; cached as ``.npy`` under
     ``cache_dir/<model>/<hash of names and prompt>.npy`` when ``cache_dir`` is given (written atomically)."""
     if not names:
@@ -66,8 +72,14 @@ class _ImagesMixin:
     model: VisionLanguageModel
     batch_size: int
 
-    def predict(self, images: Sequence[ImageInput], *, top_k: int = 5, sources: Sequence[str] | None = None,
-                progress: bool = False) -> list[VocabularyFreePrediction]:
+    def predict(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        top_k: int = 5,
+        sources: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[VocabularyFreePrediction]:
         emb = steps.embed_images(self.model, images, batch_size=self.batch_size, progress=progress)
         return self.predict_embeddings(emb, top_k=top_k, sources=sources or [describe(x) for x in images])
 
@@ -79,9 +91,18 @@ class StaticVocabularyClassifier(_ImagesMixin):
     are then set.
     """
 
-    def __init__(self, model: VisionLanguageModel, names: Sequence[str], *, method: str = "static",
-                 prompt: str = "{}", tau: float = 1.0, cache_dir: str | os.PathLike | None = None,
-                 batch_size: int = 32, chunk: int = 64):
+    def __init__(
+        self,
+        model: VisionLanguageModel,
+        names: Sequence[str],
+        *,
+        method: str = "static",
+        prompt: str = "{}",
+        tau: float = 1.0,
+        cache_dir: str | os.PathLike | None = None,
+        batch_size: int = 32,
+        chunk: int = 64,
+    ):
         self.model = model
         self.names = names
         self.method = method
@@ -93,17 +114,23 @@ class StaticVocabularyClassifier(_ImagesMixin):
 
     def fit(self, progress: bool = False) -> StaticVocabularyClassifier:
         self.classes_ = tuple(self.names)
-        self.class_embeddings_ = encode_vocabulary(self.model, self.classes_, prompt=self.prompt,
-                                                   cache_dir=self.cache_dir, progress=progress)
+        self.class_embeddings_ = encode_vocabulary(
+            self.model, self.classes_, prompt=self.prompt, cache_dir=self.cache_dir, progress=progress
+        )
         return self
 
     @property
     def num_candidates(self) -> int:
         return len(self.names)
 
-    def predict_embeddings(self, image_embeddings: np.ndarray, *, top_k: int = 5,
-                           sources: Sequence[str] | None = None, progress: bool = False
-                           ) -> list[VocabularyFreePrediction]:
+    def predict_embeddings(
+        self,
+        image_embeddings: np.ndarray,
+        *,
+        top_k: int = 5,
+        sources: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[VocabularyFreePrediction]:
         if not hasattr(self, "class_embeddings_"):
             self.fit(progress=progress)
         if self.tau <= 0:
@@ -121,14 +148,16 @@ class StaticVocabularyClassifier(_ImagesMixin):
             logz = np.log(np.exp(logits - peak, dtype=np.float64).sum(1)) + peak[:, 0]
             for row, idx, lz, source in zip(logits, top, logz, sources[start : start + self.chunk], strict=False):
                 p = np.exp(row[idx] - lz)
-                out.append(VocabularyFreePrediction(
-                    labels=tuple(self.classes_[i] for i in idx),
-                    scores=tuple(float(x) for x in p),
-                    source=source,
-                    candidates=tuple(
-                        Candidate(self.classes_[i], float(x), 0.0, float(x)) for i, x in zip(idx, p, strict=True)
-                    ),
-                ))
+                out.append(
+                    VocabularyFreePrediction(
+                        labels=tuple(self.classes_[i] for i in idx),
+                        scores=tuple(float(x) for x in p),
+                        source=source,
+                        candidates=tuple(
+                            Candidate(self.classes_[i], float(x), 0.0, float(x)) for i, x in zip(idx, p, strict=True)
+                        ),
+                    )
+                )
         return out
 
 
@@ -159,8 +188,16 @@ class ClosestCaptionClassifier(_ImagesMixin):
 
     method = "closest-caption"
 
-    def __init__(self, model: VisionLanguageModel, database: CaptionDatabase, *, k: int = 10, tau: float = 1.0,
-                 dedup_threshold: float | None = 0.94, batch_size: int = 32):
+    def __init__(
+        self,
+        model: VisionLanguageModel,
+        database: CaptionDatabase,
+        *,
+        k: int = 10,
+        tau: float = 1.0,
+        dedup_threshold: float | None = 0.94,
+        batch_size: int = 32,
+    ):
         self.model = model
         self.database = database
         self.k = k
@@ -168,27 +205,43 @@ class ClosestCaptionClassifier(_ImagesMixin):
         self.dedup_threshold = dedup_threshold
         self.batch_size = batch_size
 
-    def predict_embeddings(self, image_embeddings: np.ndarray, *, top_k: int = 5,
-                           sources: Sequence[str] | None = None, progress: bool = False
-                           ) -> list[VocabularyFreePrediction]:
+    def predict_embeddings(
+        self,
+        image_embeddings: np.ndarray,
+        *,
+        top_k: int = 5,
+        sources: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[VocabularyFreePrediction]:
         check_model(self.database.manifest, self.model, self.database.path)
         emb = np.atleast_2d(np.asarray(image_embeddings, dtype=np.float32))
         sources = list(sources) if sources is not None else [""] * len(emb)
         out = []
         for start in range(0, len(emb), 256):
             block = emb[start : start + 256]
-            for image, hits, source in zip(block, steps.retrieve(self.database, block, k=self.k,
-                                                                dedup_threshold=self.dedup_threshold),
-                                           sources[start : start + 256], strict=False):
-                p = steps.softmax_scores(image, hits.embeddings, logit_scale=float(self.model.logit_scale),
-                                         tau=self.tau)
-                out.append(steps.answer(list(hits.captions), p, np.zeros_like(p), p, hits=hits,
-                                        top_k=top_k, source=source))
+            for image, hits, source in zip(
+                block,
+                steps.retrieve(self.database, block, k=self.k, dedup_threshold=self.dedup_threshold),
+                sources[start : start + 256],
+                strict=False,
+            ):
+                p = steps.softmax_scores(
+                    image, hits.embeddings, logit_scale=float(self.model.logit_scale), tau=self.tau
+                )
+                out.append(
+                    steps.answer(list(hits.captions), p, np.zeros_like(p), p, hits=hits, top_k=top_k, source=source)
+                )
         return out
 
 
-def make_classifier(method: str, model: VisionLanguageModel, database: CaptionDatabase | None = None, *,
-                    cache_dir: str | os.PathLike | None = None, **kwargs):
+def make_classifier(
+    method: str,
+    model: VisionLanguageModel,
+    database: CaptionDatabase | None = None,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    **kwargs,
+):
     """A classifier by method name: ``cased`` or one of ``BASELINES``."""
     from vocabfree.classify.vocabulary_free import VocabularyFreeClassifier
 
@@ -199,8 +252,11 @@ def make_classifier(method: str, model: VisionLanguageModel, database: CaptionDa
         return VocabularyFreeClassifier(model, database, **kwargs)
     if method == "closest-caption":
         return ClosestCaptionClassifier(model, database, **kwargs)
-    factories = {"wordnet": wordnet_classifier, "english-words": english_words_classifier,
-                 "imagenet": imagenet_classifier}
+    factories = {
+        "wordnet": wordnet_classifier,
+        "english-words": english_words_classifier,
+        "imagenet": imagenet_classifier,
+    }
     if method not in factories:
         raise InvalidInputError(f"unknown method '{method}'; use one of cased, {', '.join(BASELINES)}")
     return factories[method](model, cache_dir=cache_dir, **kwargs)

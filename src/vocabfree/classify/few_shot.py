@@ -52,9 +52,19 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     what ``fit`` used.
     """
 
-    def __init__(self, model=None, *, Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0), default_C: float = 10.0,
-                 cv: int = 3, max_iter: int = 2000, features: str = "auto", batch_size: int = 32,
-                 random_state: int = 0, progress: bool = False):
+    def __init__(
+        self,
+        model=None,
+        *,
+        Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0),
+        default_C: float = 10.0,
+        cv: int = 3,
+        max_iter: int = 2000,
+        features: str = "auto",
+        batch_size: int = 32,
+        random_state: int = 0,
+        progress: bool = False,
+    ):
         self.model = model
         self.Cs = Cs
         self.default_C = default_C
@@ -84,8 +94,10 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         folds = min(self.cv, int(counts.min()))
         if folds >= 2 and len(self.Cs) > 1:
             search = GridSearchCV(
-                probe, {"C": list(self.Cs)},
-                cv=StratifiedKFold(folds, shuffle=True, random_state=self.random_state), n_jobs=1,
+                probe,
+                {"C": list(self.Cs)},
+                cv=StratifiedKFold(folds, shuffle=True, random_state=self.random_state),
+                n_jobs=1,
             )
             search.fit(feats, y)
             self.C_ = float(search.best_params_["C"])
@@ -119,8 +131,9 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     def predict_topk(self, X, k: int = 5, *, sources=None) -> list[Prediction]:
         if k < 1:
             raise InvalidInputError(f"top-k must be >= 1, got {k}")
-        return topk_predictions(self.predict_proba(X), self.classes_, k,
-                                sources=default_sources(X) if sources is None else sources)
+        return topk_predictions(
+            self.predict_proba(X), self.classes_, k, sources=default_sources(X) if sources is None else sources
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted probe to ``path`` (.npz) atomically."""
@@ -128,8 +141,11 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             raise NotFittedError("nothing to save: the probe is not fitted")
         path = Path(path)
         meta = {
-            "format_version": PROBE_FORMAT_VERSION, "model": self.model_name_, "features": self.features_,
-            "C": self.C_, "classes": [str(c) for c in self.classes_],
+            "format_version": PROBE_FORMAT_VERSION,
+            "model": self.model_name_,
+            "features": self.features_,
+            "C": self.C_,
+            "classes": [str(c) for c in self.classes_],
         }
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, coef=self.coef_, intercept=self.intercept_, meta=np.array(json.dumps(meta)))

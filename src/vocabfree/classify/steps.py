@@ -17,14 +17,16 @@ from vocabfree.images import ImageInput
 from vocabfree.models.protocol import VisionLanguageModel, l2_normalize
 
 
-def embed_images(model: VisionLanguageModel, images: Sequence[ImageInput], *, batch_size: int = 32,
-                 progress: bool = False) -> np.ndarray:
+def embed_images(
+    model: VisionLanguageModel, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False
+) -> np.ndarray:
     """Step 1: image embeddings (N, D), L2-normalised."""
     return model.encode_images(list(images), batch_size=batch_size, progress=progress)
 
 
-def retrieve(database: CaptionDatabase, image_embeddings: np.ndarray, *, k: int = 10,
-             dedup_threshold: float | None = 0.94) -> list[SearchHits]:
+def retrieve(
+    database: CaptionDatabase, image_embeddings: np.ndarray, *, k: int = 10, dedup_threshold: float | None = 0.94
+) -> list[SearchHits]:
     """Step 2: the ``k`` captions nearest each image (N, D), near-duplicates (>= threshold) removed."""
     return database.search(image_embeddings, k, dedup_threshold=dedup_threshold)
 
@@ -36,8 +38,9 @@ def caption_centroid(caption_embeddings: np.ndarray) -> np.ndarray:
     return l2_normalize(np.asarray(caption_embeddings, dtype=np.float32).mean(axis=0))
 
 
-def extract_candidates(captions: Sequence[str], transform: Callable[[Sequence[str]], list[str]], *,
-                       fallback: str = "object") -> list[str]:
+def extract_candidates(
+    captions: Sequence[str], transform: Callable[[Sequence[str]], list[str]], *, fallback: str = "object"
+) -> list[str]:
     """Step 3: candidate class names from one image's captions; ``[fallback]`` when nothing survives."""
     words = list(dict.fromkeys(transform(list(captions))))
     return words or [fallback]
@@ -60,8 +63,16 @@ def mix_scores(p_image: np.ndarray, p_text: np.ndarray, alpha: float) -> np.ndar
     return (alpha * np.asarray(p_image) + (1.0 - alpha) * np.asarray(p_text)).astype(np.float32)
 
 
-def answer(names: Sequence[str], p_image: np.ndarray, p_text: np.ndarray, p: np.ndarray, *,
-           hits: SearchHits | None = None, top_k: int = 5, source: str = "") -> VocabularyFreePrediction:
+def answer(
+    names: Sequence[str],
+    p_image: np.ndarray,
+    p_text: np.ndarray,
+    p: np.ndarray,
+    *,
+    hits: SearchHits | None = None,
+    top_k: int = 5,
+    source: str = "",
+) -> VocabularyFreePrediction:
     """Step 5: the top-k names by ``p`` with their scores, plus the evidence (captions, every candidate).
 
     Ties are broken by candidate order (stable sort), so the answer is deterministic.
@@ -70,12 +81,14 @@ def answer(names: Sequence[str], p_image: np.ndarray, p_text: np.ndarray, p: np.
         raise InvalidInputError(f"top_k must be >= 1, got {top_k}")
     order = np.argsort(-np.asarray(p), kind="stable")
     top = order[:top_k]
-    captions = () if hits is None else tuple(
-        RetrievedCaption(text, float(sim)) for text, sim in zip(hits.captions, hits.similarities, strict=False)
+    captions = (
+        ()
+        if hits is None
+        else tuple(
+            RetrievedCaption(text, float(sim)) for text, sim in zip(hits.captions, hits.similarities, strict=False)
+        )
     )
-    candidates = tuple(
-        Candidate(names[i], float(p_image[i]), float(p_text[i]), float(p[i])) for i in order
-    )
+    candidates = tuple(Candidate(names[i], float(p_image[i]), float(p_text[i]), float(p[i])) for i in order)
     return VocabularyFreePrediction(
         labels=tuple(names[i] for i in top),
         scores=tuple(float(p[i]) for i in top),

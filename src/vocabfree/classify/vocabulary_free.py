@@ -86,10 +86,21 @@ class VocabularyFreeClassifier:
 
     method = "cased"
 
-    def __init__(self, model: VisionLanguageModel, database: CaptionDatabase, *, k: int = 10, alpha: float = 0.7,
-                 tau: float = 1.0, dedup_threshold: float | None = 0.94, prompt: str = "{}",
-                 lexicon: object = "wordnet", transform: Transform | None = None, fallback: str = "object",
-                 batch_size: int = 32):
+    def __init__(
+        self,
+        model: VisionLanguageModel,
+        database: CaptionDatabase,
+        *,
+        k: int = 10,
+        alpha: float = 0.7,
+        tau: float = 1.0,
+        dedup_threshold: float | None = 0.94,
+        prompt: str = "{}",
+        lexicon: object = "wordnet",
+        transform: Transform | None = None,
+        fallback: str = "object",
+        batch_size: int = 32,
+    ):
         self.model = model
         self.database = database
         self.k = k
@@ -119,17 +130,28 @@ class VocabularyFreeClassifier:
             self.encoder_ = TextEncoderCache(self.model, self.prompt)
             self._ready_for = (self.transform, self.lexicon, self.prompt)
 
-    def predict(self, images: Sequence[ImageInput], *, top_k: int = 5, sources: Sequence[str] | None = None,
-                progress: bool = False) -> list[VocabularyFreePrediction]:
+    def predict(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        top_k: int = 5,
+        sources: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[VocabularyFreePrediction]:
         """Name each image: top-k candidates with scores and the evidence. Images are encoded in batches;
         ``sources`` names them in the results (default: the path, or a description of the object)."""
         self._prepare()
         emb = steps.embed_images(self.model, images, batch_size=self.batch_size, progress=progress)
         return self.predict_embeddings(emb, top_k=top_k, sources=sources or [describe(x) for x in images])
 
-    def predict_embeddings(self, image_embeddings: np.ndarray, *, top_k: int = 5,
-                           sources: Sequence[str] | None = None, progress: bool = False
-                           ) -> list[VocabularyFreePrediction]:
+    def predict_embeddings(
+        self,
+        image_embeddings: np.ndarray,
+        *,
+        top_k: int = 5,
+        sources: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[VocabularyFreePrediction]:
         """As ``predict``, from precomputed image embeddings (N, D) of ``self.model``."""
         self._prepare()
         emb = np.atleast_2d(np.asarray(image_embeddings, dtype=np.float32))
@@ -156,8 +178,9 @@ class VocabularyFreeClassifier:
             scale = float(self.model.logit_scale)
             p_img = steps.softmax_scores(image, cand_emb, logit_scale=scale, tau=self.tau)
             if len(hits):
-                p_txt = steps.softmax_scores(steps.caption_centroid(hits.embeddings), cand_emb,
-                                             logit_scale=scale, tau=self.tau)
+                p_txt = steps.softmax_scores(
+                    steps.caption_centroid(hits.embeddings), cand_emb, logit_scale=scale, tau=self.tau
+                )
             else:  # an approximate index found nothing: no caption view, the image view decides alone
                 p_txt = p_img
             p = steps.mix_scores(p_img, p_txt, self.alpha)
@@ -165,10 +188,18 @@ class VocabularyFreeClassifier:
         return results
 
 
-def predict_vocabulary_free(model: VisionLanguageModel, database: CaptionDatabase | str | os.PathLike | None,
-                            images: Sequence[ImageInput], *, method: str = "cased", top_k: int = 5,
-                            sources: Sequence[str] | None = None, batch_size: int = 32,
-                            cache_dir: str | os.PathLike | None = None, **params) -> list[VocabularyFreePrediction]:
+def predict_vocabulary_free(
+    model: VisionLanguageModel,
+    database: CaptionDatabase | str | os.PathLike | None,
+    images: Sequence[ImageInput],
+    *,
+    method: str = "cased",
+    top_k: int = 5,
+    sources: Sequence[str] | None = None,
+    batch_size: int = 32,
+    cache_dir: str | os.PathLike | None = None,
+    **params,
+) -> list[VocabularyFreePrediction]:
     """One call for the CLI: open ``database`` (a path or an open database; checked against ``model``), build
     the classifier for ``method`` (``cased`` or a baseline of ``classify.baselines.BASELINES``) and predict.
     ``params`` go to the classifier (``k``, ``alpha``, ``lexicon``, ...)."""

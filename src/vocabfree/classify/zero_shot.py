@@ -75,7 +75,11 @@ def _cached_embeddings(model: VisionLanguageModel, keys: Sequence[tuple], encode
 
 
 def build_zero_shot_weights(
-    model: VisionLanguageModel, labels: Sequence[str], templates: Sequence[str], *, batch_size: int = 256,
+    model: VisionLanguageModel,
+    labels: Sequence[str],
+    templates: Sequence[str],
+    *,
+    batch_size: int = 256,
     progress: bool = False,
 ) -> np.ndarray:
     """Classifier weights (C, D): per label, the normalised mean of its normalised template embeddings."""
@@ -101,7 +105,8 @@ def describe_labels(spec, labels: Sequence[str]) -> dict[str, list[str]]:
         path = Path(spec)
         if not path.is_file():
             raise InvalidInputError(
-                f"descriptions must be 'auto', 'none', 'wordnet' or a JSON file; no such file: {spec}")
+                f"descriptions must be 'auto', 'none', 'wordnet' or a JSON file; no such file: {spec}"
+            )
         try:
             spec = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -119,8 +124,14 @@ def describe_labels(spec, labels: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
-def add_descriptions(model: VisionLanguageModel, labels: Sequence[str], weights: np.ndarray,
-                     descriptions: Mapping[str, Sequence[str]], *, progress: bool = False) -> np.ndarray:
+def add_descriptions(
+    model: VisionLanguageModel,
+    labels: Sequence[str],
+    weights: np.ndarray,
+    descriptions: Mapping[str, Sequence[str]],
+    *,
+    progress: bool = False,
+) -> np.ndarray:
     """Weights (C, D) with each described label's weight replaced by normalise(weight + mean embedding of
     "label: description"): the name and its definition count equally."""
     keys = [("description", f"{label}: {text}") for label in labels for text in descriptions.get(label, ())]
@@ -159,9 +170,16 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
     After ``fit``: ``descriptions_`` (label -> texts used), ``calibrated_``, ``score_scale_``/``intercept_``.
     """
 
-    def __init__(self, model: VisionLanguageModel | None = None, *, templates: str | Sequence[str] = "openai",
-                 descriptions: str | Mapping | None = "auto", calibrate: bool | str = "auto",
-                 batch_size: int = 32, progress: bool = False):
+    def __init__(
+        self,
+        model: VisionLanguageModel | None = None,
+        *,
+        templates: str | Sequence[str] = "openai",
+        descriptions: str | Mapping | None = "auto",
+        calibrate: bool | str = "auto",
+        batch_size: int = 32,
+        progress: bool = False,
+    ):
         self.model = model
         self.templates = templates
         self.descriptions = descriptions
@@ -193,8 +211,10 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         reference = reference_fn() if reference_fn is not None else None
         if reference is None:
             if self.calibrate is True:
-                raise InvalidInputError(f"model {self.model.name} offers no reference image embeddings to calibrate "
-                                        "with; use calibrate=False")
+                raise InvalidInputError(
+                    f"model {self.model.name} offers no reference image embeddings to calibrate "
+                    "with; use calibrate=False"
+                )
             return None
         return calibration(weights, reference)
 
@@ -213,8 +233,10 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
             weights = add_descriptions(self.model, labels, weights, self.descriptions_, progress=self.progress)
         self.class_embeddings_ = weights
         calibrated = self._calibration(weights)
-        self.score_scale_, self.intercept_ = calibrated or (np.ones(len(labels), np.float32),
-                                                            np.zeros(len(labels), np.float32))
+        self.score_scale_, self.intercept_ = calibrated or (
+            np.ones(len(labels), np.float32),
+            np.zeros(len(labels), np.float32),
+        )
         self.calibrated_ = calibrated is not None
         return self
 

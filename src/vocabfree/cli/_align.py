@@ -18,18 +18,18 @@ def register(app: typer.Typer) -> None:
         data: Annotated[Path, typer.Argument(help="CSV of path,caption[,split] pairs or path,label images.")],
         out: Annotated[Path, typer.Option(help="Output stem: writes OUT.safetensors and OUT.json (model card).")],
         val: Annotated[Path | None, typer.Option(help="Validation CSV (default: DATA's 'val' split if any).")] = None,
-        train_split: Annotated[str, typer.Option(help="Rows of DATA used for training, if it has a split column.")]
-        = "train",
+        train_split: Annotated[
+            str, typer.Option(help="Rows of DATA used for training, if it has a split column.")
+        ] = "train",
         val_split: Annotated[str, typer.Option(help="Rows used for validation when --val is not given.")] = "val",
         arch: Annotated[str, typer.Option(help="Image encoder: lite0, lite1 or lite2.")] = "lite2",
         top_t: Annotated[int, typer.Option(min=1, help="ConSE: number of ImageNet classes mixed.")] = 10,
-        name_prompt: Annotated[str, typer.Option(help="ConSE: how class names are written, e.g. 'a photo of a {}.'")]
-        = "{}",
-        center: Annotated[bool, typer.Option(help="ConSE: subtract the mean class embedding (less hubness).")]
-        = False,
+        name_prompt: Annotated[
+            str, typer.Option(help="ConSE: how class names are written, e.g. 'a photo of a {}.'")
+        ] = "{}",
+        center: Annotated[bool, typer.Option(help="ConSE: subtract the mean class embedding (less hubness).")] = False,
         synonyms: Annotated[bool, typer.Option(help="ConSE: average the WordNet synonyms of each class.")] = False,
-        temperature: Annotated[float, typer.Option(min=0.01, help="ConSE: softmax temperature on the logits.")]
-        = 1.0,
+        temperature: Annotated[float, typer.Option(min=0.01, help="ConSE: softmax temperature on the logits.")] = 1.0,
         kind: Annotated[str, typer.Option(help="Image head: linear or mlp.")] = "mlp",
         hidden_dim: Annotated[int, typer.Option(min=1, help="MLP width.")] = 512,
         residual: Annotated[bool, typer.Option(help="Add the head to the ConSE embedding (starts at ConSE).")] = True,
@@ -50,12 +50,26 @@ def register(app: typer.Typer) -> None:
         from vocabfree.models.local import ConseConfig
 
         config = AlignConfig(
-            train_csv=data, out=out, val_csv=val, train_split=train_split, val_split=val_split,
-            head=HeadConfig(arch=arch, conse=ConseConfig(top_t=top_t, name_prompt=name_prompt, synonyms=synonyms,
-                                                                center=center, temperature=temperature),
-                            kind=kind, hidden_dim=hidden_dim, residual=residual, text_adapter=text_adapter),
+            train_csv=data,
+            out=out,
+            val_csv=val,
+            train_split=train_split,
+            val_split=val_split,
+            head=HeadConfig(
+                arch=arch,
+                conse=ConseConfig(
+                    top_t=top_t, name_prompt=name_prompt, synonyms=synonyms, center=center, temperature=temperature
+                ),
+                kind=kind,
+                hidden_dim=hidden_dim,
+                residual=residual,
+                text_adapter=text_adapter,
+            ),
             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed),
-            cache_dir=cache_dir, precision=precision, device=device, notes=notes,
+            cache_dir=cache_dir,
+            precision=precision,
+            device=device,
+            notes=notes,
         )
 
         def show(epoch: int, row: dict) -> None:
@@ -67,8 +81,13 @@ def register(app: typer.Typer) -> None:
             print_json(card)
             return
         best = card["metrics"]["val"]
-        rows = [("files", ", ".join(card["files"])), ("train images", card["training_data"]["train_images"]),
-                ("train loss first -> last", f"{card['loss_curve']['train_loss_first']:.4f} -> "
-                 f"{card['loss_curve']['train_loss_last']:.4f}")]
+        rows = [
+            ("files", ", ".join(card["files"])),
+            ("train images", card["training_data"]["train_images"]),
+            (
+                "train loss first -> last",
+                f"{card['loss_curve']['train_loss_first']:.4f} -> {card['loss_curve']['train_loss_last']:.4f}",
+            ),
+        ]
         rows += [(f"val {k[4:]}", v) for k, v in best.items() if k.startswith("val_")]
         print_table(rows, ("item", "value"))

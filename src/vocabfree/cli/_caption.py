@@ -21,8 +21,10 @@ from vocabfree.cli._output import (
     report_skipped,
 )
 
-CheckpointOption = Annotated[Path | None, typer.Option(
-    "--checkpoint", "-c", help="Trained caption checkpoint directory (default: the shipped captioner).")]
+CheckpointOption = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", "-c", help="Trained caption checkpoint directory (default: the shipped captioner)."),
+]
 
 
 def captioner_name(captioner) -> str:
@@ -33,8 +35,21 @@ def captioner_name(captioner) -> str:
     return f"shipped:{SHIPPED_NAME}" if path.resolve() == SHIPPED_DIR.resolve() else str(path)
 
 
-def _generate(images, checkpoint, beam, length_penalty, top_p, temperature, seed, max_len, batch_size,
-              skip_errors, device, precision, json_) -> None:
+def _generate(
+    images,
+    checkpoint,
+    beam,
+    length_penalty,
+    top_p,
+    temperature,
+    seed,
+    max_len,
+    batch_size,
+    skip_errors,
+    device,
+    precision,
+    json_,
+) -> None:
     from vocabfree.caption.captioner import Captioner
     from vocabfree.images import expand_paths, load_images
 
@@ -42,26 +57,45 @@ def _generate(images, checkpoint, beam, length_penalty, top_p, temperature, seed
     pil, kept, skipped = load_images(paths, skip_errors=skip_errors)
     report_skipped(skipped)
     captioner = Captioner.load(checkpoint, device=device, precision=precision)
-    captions = captioner.generate_from_features(
-        captioner.features(pil, batch_size=batch_size), beam_size=beam, max_len=max_len,
-        length_penalty=length_penalty, top_p=top_p, temperature=temperature, seed=seed, batch_size=batch_size,
-    ) if pil else []
+    captions = (
+        captioner.generate_from_features(
+            captioner.features(pil, batch_size=batch_size),
+            beam_size=beam,
+            max_len=max_len,
+            length_penalty=length_penalty,
+            top_p=top_p,
+            temperature=temperature,
+            seed=seed,
+            batch_size=batch_size,
+        )
+        if pil
+        else []
+    )
     by_source = {str(paths[i]): c for i, c in zip(kept, captions, strict=True)}
     errors = {str(s.source): s.reason for s in skipped}
-    results = [{"source": str(p), "error": errors.get(str(p)),
-                "caption": by_source[str(p)].text if str(p) in by_source else None,
-                "score": by_source[str(p)].score if str(p) in by_source else None, "method": "generated"}
-               for p in paths]
+    results = [
+        {
+            "source": str(p),
+            "error": errors.get(str(p)),
+            "caption": by_source[str(p)].text if str(p) in by_source else None,
+            "score": by_source[str(p)].score if str(p) in by_source else None,
+            "method": "generated",
+        }
+        for p in paths
+    ]
     if json_:
         print_json({"command": "caption", "model": captioner_name(captioner), "results": results})
     else:
-        print_table([(r["source"], r["caption"] if r["error"] is None else f"error: {r['error']}")
-                     for r in results], ["image", "caption"])
+        print_table(
+            [(r["source"], r["caption"] if r["error"] is None else f"error: {r['error']}") for r in results],
+            ["image", "caption"],
+        )
 
 
 def register(app: typer.Typer) -> None:
     caption_app = typer.Typer(
-        cls=default_command_group("generate"), no_args_is_help=True,
+        cls=default_command_group("generate"),
+        no_args_is_help=True,
         help="Caption images, train caption decoders, evaluate them.",
     )
     app.add_typer(caption_app, name="caption")
@@ -83,8 +117,21 @@ def register(app: typer.Typer) -> None:
         json_: JsonOption = False,
     ) -> None:
         """Caption images with a trained checkpoint (greedy, beam search or nucleus sampling)."""
-        _generate(images, checkpoint, beam, length_penalty, top_p, temperature, seed, max_len, batch_size,
-                  skip_errors, device, precision, json_)
+        _generate(
+            images,
+            checkpoint,
+            beam,
+            length_penalty,
+            top_p,
+            temperature,
+            seed,
+            max_len,
+            batch_size,
+            skip_errors,
+            device,
+            precision,
+            json_,
+        )
 
     @caption_app.command()
     def train(
@@ -112,38 +159,61 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
         cfg = load_train_config(
-            config, data=data, out_dir=out_dir, decoder=decoder, image_model=image_model, image_root=image_root,
-            epochs=epochs, batch_size=batch_size, lr=lr, max_steps=max_steps, seed=seed, device=device,
+            config,
+            data=data,
+            out_dir=out_dir,
+            decoder=decoder,
+            image_model=image_model,
+            image_root=image_root,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            max_steps=max_steps,
+            seed=seed,
+            device=device,
             precision=precision,
         )
         result = run_training(cfg, resume=resume)
-        summary = {"out_dir": str(result.out_dir), "best_epoch": result.best_epoch, "best_val_cider":
-                   result.best_cider, "train_seconds": round(result.train_seconds, 1), "history": result.history}
+        summary = {
+            "out_dir": str(result.out_dir),
+            "best_epoch": result.best_epoch,
+            "best_val_cider": result.best_cider,
+            "train_seconds": round(result.train_seconds, 1),
+            "history": result.history,
+        }
         if json_:
             print_json(summary)
         else:
-            typer.echo(f"checkpoint: {result.out_dir} (best epoch {result.best_epoch}, val CIDEr "
-                       f"{result.best_cider}, {result.train_seconds:.0f} s)")
+            typer.echo(
+                f"checkpoint: {result.out_dir} (best epoch {result.best_epoch}, val CIDEr "
+                f"{result.best_cider}, {result.train_seconds:.0f} s)"
+            )
 
     @caption_app.command("eval")
     def eval_(
         data: Annotated[str, typer.Option(help="Captions CSV or Karpathy JSON.")],
         split: Annotated[list[str], typer.Option(help="Split(s) to evaluate (repeatable).")] = ["test"],  # noqa: B006
-        checkpoint: Annotated[list[Path], typer.Option("--checkpoint", "-c", help="Checkpoint(s) (repeatable).")]
-        = [],  # noqa: B006
+        checkpoint: Annotated[list[Path], typer.Option("--checkpoint", "-c", help="Checkpoint(s) (repeatable).")] = [],  # noqa: B006
         beam: Annotated[list[int], typer.Option(help="Beam size(s) (repeatable).")] = [1],  # noqa: B006
-        baseline: Annotated[list[str], typer.Option(
-            help="Also score a baseline: 'image' (caption of the nearest training image) or 'text' "
-                 "(nearest training caption in the aligned space). Repeatable.")] = [],  # noqa: B006
-        image_model: Annotated[str | None, typer.Option(
-            help="Image model for baselines (default: the first checkpoint's).")] = None,
+        baseline: Annotated[
+            list[str],
+            typer.Option(
+                help="Also score a baseline: 'image' (caption of the nearest training image) or 'text' "
+                "(nearest training caption in the aligned space). Repeatable."
+            ),
+        ] = [],  # noqa: B006
+        image_model: Annotated[
+            str | None, typer.Option(help="Image model for baselines (default: the first checkpoint's).")
+        ] = None,
         clip_model: Annotated[str | None, typer.Option(help="Aligned model for CLIPScore, e.g. local.")] = None,
         image_root: Annotated[str | None, typer.Option(help="Image folder (Karpathy JSON).")] = None,
         feature_cache: Annotated[str | None, typer.Option(help="Feature cache folder.")] = "artifacts/caption/features",
         meteor: Annotated[bool, typer.Option(help="Compute METEOR (needs Java).")] = True,
         examples: Annotated[int, typer.Option(help="With --json: include this many captions per row.")] = 0,
-        max_images: Annotated[int | None, typer.Option(
-            min=1, help="Score only the first N images of each split (quick checks, slow decoders).")] = None,
+        max_images: Annotated[
+            int | None,
+            typer.Option(min=1, help="Score only the first N images of each split (quick checks, slow decoders)."),
+        ] = None,
         device: DeviceOption = None,
         precision: PrecisionOption = "auto",
         json_: JsonOption = False,
@@ -172,9 +242,20 @@ def register(app: typer.Typer) -> None:
             captioner = Captioner.load(ck, model(read_meta(ck)["image_model"]), device=device, precision=precision)
             for s in split:
                 for b in beam:
-                    reports.append(evaluate_checkpoint(
-                        captioner, data, s, beam_size=b, image_root=image_root, feature_cache=feature_cache,
-                        clip_model=clip, name=f"{ck.name} (beam {b})", meteor=meteor, max_images=max_images))
+                    reports.append(
+                        evaluate_checkpoint(
+                            captioner,
+                            data,
+                            s,
+                            beam_size=b,
+                            image_root=image_root,
+                            feature_cache=feature_cache,
+                            clip_model=clip,
+                            name=f"{ck.name} (beam {b})",
+                            meteor=meteor,
+                            max_images=max_images,
+                        )
+                    )
         if baseline:
             from vocabfree.caption.checkpoint import read_meta
 
@@ -186,9 +267,19 @@ def register(app: typer.Typer) -> None:
                     if by not in ("image", "text"):
                         raise InvalidInputError(f"unknown baseline '{by}'; use image or text")
                     base_model = model(name) if by == "image" else (clip or model(name))
-                    reports.append(evaluate_nearest(data, s, base_model, by=by, image_root=image_root,  # type: ignore[arg-type]
-                                                    feature_cache=feature_cache, clip_model=clip, meteor=meteor,
-                                                    max_images=max_images))
+                    reports.append(
+                        evaluate_nearest(
+                            data,
+                            s,
+                            base_model,
+                            by=by,
+                            image_root=image_root,  # type: ignore[arg-type]
+                            feature_cache=feature_cache,
+                            clip_model=clip,
+                            meteor=meteor,
+                            max_images=max_images,
+                        )
+                    )
         if json_:
             rows = []
             for r in reports:
@@ -199,8 +290,21 @@ def register(app: typer.Typer) -> None:
             print_json(rows)
             return
         header = ["captioner", "split", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "CLIPScore", "s"]
-        print_table([(r.name, r.split, r.scores.bleu4, "-" if r.scores.meteor is None else r.scores.meteor,
-                      r.scores.rouge_l, r.scores.cider, "-" if r.clip_score is None else r.clip_score,
-                      round(r.seconds, 1)) for r in reports], header)
+        print_table(
+            [
+                (
+                    r.name,
+                    r.split,
+                    r.scores.bleu4,
+                    "-" if r.scores.meteor is None else r.scores.meteor,
+                    r.scores.rouge_l,
+                    r.scores.cider,
+                    "-" if r.clip_score is None else r.clip_score,
+                    round(r.seconds, 1),
+                )
+                for r in reports
+            ],
+            header,
+        )
         for note in sorted({n for r in reports for n in r.scores.notes}):
             typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)

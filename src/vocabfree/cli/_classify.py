@@ -103,8 +103,10 @@ def _with_evidence(item: dict):
 def register(app: typer.Typer) -> None:
     @app.command()
     def classify(
-        images: Annotated[list[str], typer.Argument(
-            metavar="IMAGES...", help="Image files, directories (recursive) or glob patterns.")],
+        images: Annotated[
+            list[str],
+            typer.Argument(metavar="IMAGES...", help="Image files, directories (recursive) or glob patterns."),
+        ],
         labels: Annotated[str | None, typer.Option(help="Comma-separated class names (zero-shot).")] = None,
         labels_file: Annotated[Path | None, typer.Option(help="File with one class name per line.")] = None,
         templates: Annotated[str, typer.Option(help="openai (80), openai-7, photo, none, or a file.")] = "openai",
@@ -123,8 +125,10 @@ def register(app: typer.Typer) -> None:
         max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
         device: DeviceOption = None,
         precision: PrecisionOption = "auto",
-        evidence: Annotated[bool, typer.Option(
-            "--evidence", help="Vocabulary-free: also print the retrieved captions (always in JSON).")] = False,
+        evidence: Annotated[
+            bool,
+            typer.Option("--evidence", help="Vocabulary-free: also print the retrieved captions (always in JSON)."),
+        ] = False,
         json_: JsonOption = False,
         jsonl: JsonlOption = False,
         output: OutputOption = None,
@@ -140,8 +144,10 @@ def register(app: typer.Typer) -> None:
         label_list = read_labels(labels, labels_file)
         if vocabulary_free:
             if label_list is not None:
-                raise usage_error("--vocabulary-free names images without labels; drop --labels/--labels-file "
-                                  "(or drop --vocabulary-free for zero-shot)")
+                raise usage_error(
+                    "--vocabulary-free names images without labels; drop --labels/--labels-file "
+                    "(or drop --vocabulary-free for zero-shot)"
+                )
             if db is None and method in ("cased", "closest-caption"):
                 raise usage_error("--vocabulary-free needs --db DIR (build one with 'vocabfree db build')")
             if method not in ("cased", *BASELINES):
@@ -150,8 +156,9 @@ def register(app: typer.Typer) -> None:
             if label_list is None:
                 raise usage_error("give --labels/--labels-file (zero-shot) or --vocabulary-free --db DIR")
             if evidence:
-                raise usage_error("--evidence shows the captions behind a vocabulary-free answer; "
-                                  "it needs --vocabulary-free")
+                raise usage_error(
+                    "--evidence shows the captions behind a vocabulary-free answer; it needs --vocabulary-free"
+                )
             if db is not None:
                 raise usage_error("--db is for --vocabulary-free; zero-shot uses --labels only")
             check_zero_shot_options(label_list, templates, describe)
@@ -160,10 +167,24 @@ def register(app: typer.Typer) -> None:
         if output is not None or engine != "local":  # a batch job: parquet parts, resumable (cli/_jobs.py)
             from vocabfree.cli._jobs import classify_job
 
-            return classify_job(images, output, engine, ray_address, json_=json_, batch_size=batch_size,
-                                model=name, labels=label_list, db=str(db) if vocabulary_free else None,
-                                method=method, templates=templates, descriptions=describe,
-                                calibrate=calibration, top_k=top_k, device=device, precision=precision)
+            return classify_job(
+                images,
+                output,
+                engine,
+                ray_address,
+                json_=json_,
+                batch_size=batch_size,
+                model=name,
+                labels=label_list,
+                db=str(db) if vocabulary_free else None,
+                method=method,
+                templates=templates,
+                descriptions=describe,
+                calibrate=calibration,
+                top_k=top_k,
+                device=device,
+                precision=precision,
+            )
         paths = expand_paths(images)
         vlm = load_model_from_options(name, device, precision)
         if vocabulary_free:
@@ -176,10 +197,24 @@ def register(app: typer.Typer) -> None:
         else:
             from vocabfree.classify.zero_shot import ZeroShotClassifier
 
-            zs = ZeroShotClassifier(vlm, templates=templates, descriptions=describe, calibrate=calibration,
-                                    batch_size=batch_size).fit(None, label_list)
+            zs = ZeroShotClassifier(
+                vlm, templates=templates, descriptions=describe, calibrate=calibration, batch_size=batch_size
+            ).fit(None, label_list)
             predict = lambda pil, src: zs.predict_topk(pil, k=top_k, sources=src)  # noqa: E731
-        items = stream_predictions(paths, predict, prediction_fields, chunk_size=chunk_size, skip_errors=skip_errors,
-                                   max_pixels=max_pixels, min_side=getattr(vlm, "image_size", None) or 224)
-        emit_results("classify", vlm.name, items, fmt=fmt, table=_with_evidence if evidence else _table,
-                     header=("image", "rank", "label", "score"))
+        items = stream_predictions(
+            paths,
+            predict,
+            prediction_fields,
+            chunk_size=chunk_size,
+            skip_errors=skip_errors,
+            max_pixels=max_pixels,
+            min_side=getattr(vlm, "image_size", None) or 224,
+        )
+        emit_results(
+            "classify",
+            vlm.name,
+            items,
+            fmt=fmt,
+            table=_with_evidence if evidence else _table,
+            header=("image", "rank", "label", "score"),
+        )

@@ -35,8 +35,9 @@ def sample_photos() -> list[Path]:
     except ImportError as exc:
         from vocabfree.errors import MissingDependencyError
 
-        raise MissingDependencyError("the demo photos come with scikit-image: pip install 'vocabfree[examples]'"
-                                     ) from exc
+        raise MissingDependencyError(
+            "the demo photos come with scikit-image: pip install 'vocabfree[examples]'"
+        ) from exc
     return [Path(skimage.data_dir) / name for name in SAMPLE_PHOTOS]
 
 
@@ -64,11 +65,14 @@ def ensure_wordnet_database(model, out: Path, *, rebuild: bool = False) -> bool:
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        images: Annotated[list[str] | None, typer.Argument(
-            help="Images to name (default: scikit-image's sample photos).")] = None,
+        images: Annotated[
+            list[str] | None, typer.Argument(help="Images to name (default: scikit-image's sample photos).")
+        ] = None,
         model: Annotated[str, typer.Option("--model", "-m", help="Model (offline by default).")] = "local",
-        db: Annotated[Path | None, typer.Option(
-            help="Database folder (default: ~/.cache/vocabfree/db/wordnet-MODEL; reused when it exists).")] = None,
+        db: Annotated[
+            Path | None,
+            typer.Option(help="Database folder (default: ~/.cache/vocabfree/db/wordnet-MODEL; reused when it exists)."),
+        ] = None,
         rebuild: Annotated[bool, typer.Option("--rebuild", help="Rebuild the database even if it exists.")] = False,
         top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Answers per image.")] = 3,
         json_: JsonOption = False,
@@ -90,8 +94,19 @@ def register(app: typer.Typer) -> None:
         else:
             typer.secho(f"reusing {out}", err=True)
         clf = VocabularyFreeClassifier(vlm, CaptionDatabase.open(out, model=vlm))
-        items = stream_predictions(paths, lambda pil, src: clf.predict(pil, top_k=top_k, sources=src),
-                                   prediction_fields, min_side=getattr(vlm, "image_size", None) or 224)
-        emit_results("demo", vlm.name, items, fmt=fmt, header=("image", "rank", "label", "score"),
-                     table=lambda item: [(Path(item["source"]).name, r + 1, p["label"], p["score"])
-                                         for r, p in enumerate(item["predictions"])])
+        items = stream_predictions(
+            paths,
+            lambda pil, src: clf.predict(pil, top_k=top_k, sources=src),
+            prediction_fields,
+            min_side=getattr(vlm, "image_size", None) or 224,
+        )
+        emit_results(
+            "demo",
+            vlm.name,
+            items,
+            fmt=fmt,
+            header=("image", "rank", "label", "score"),
+            table=lambda item: [
+                (Path(item["source"]).name, r + 1, p["label"], p["score"]) for r, p in enumerate(item["predictions"])
+            ],
+        )

@@ -23,8 +23,9 @@ from vocabfree.cli._output import (
 
 
 def register(app: typer.Typer) -> None:
-    eval_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                           help="Evaluate on a labelled dataset (path,label CSV).")
+    eval_app = typer.Typer(
+        no_args_is_help=True, rich_markup_mode=None, help="Evaluate on a labelled dataset (path,label CSV)."
+    )
     app.add_typer(eval_app, name="eval")
 
     @eval_app.command("zero-shot")
@@ -53,9 +54,16 @@ def register(app: typer.Typer) -> None:
         if limit is not None:
             data = data.subset(limit=limit)
         vlm = load_model_from_options(model or DEFAULT_MODEL, device, precision)
-        result = evaluate_zero_shot(vlm, data, templates=templates, descriptions=describe,
-                                    calibrate=calibration, batch_size=batch_size, cache_dir=cache_dir,
-                                    progress=not json_)
+        result = evaluate_zero_shot(
+            vlm,
+            data,
+            templates=templates,
+            descriptions=describe,
+            calibrate=calibration,
+            batch_size=batch_size,
+            cache_dir=cache_dir,
+            progress=not json_,
+        )
         if json_:
             emit_results("eval zero-shot", vlm.name, [result_item(str(dataset), None, **result)], fmt="json")
         else:

@@ -28,11 +28,14 @@ def register_eval(eval_app: typer.Typer) -> None:
 
     @eval_app.command("vocab-free")
     def vocab_free(
-        dataset: Annotated[list[Path], typer.Option(
-            help="Labelled CSV (path,label) or class-folder tree; repeat with --table.")],
+        dataset: Annotated[
+            list[Path], typer.Option(help="Labelled CSV (path,label) or class-folder tree; repeat with --table.")
+        ],
         db: Annotated[Path | None, typer.Option(help="Caption database (needed by cased, closest-caption).")] = None,
-        method: Annotated[list[str] | None, typer.Option(
-            help="cased, closest-caption, wordnet, english-words, imagenet; repeat with --table.")] = None,
+        method: Annotated[
+            list[str] | None,
+            typer.Option(help="cased, closest-caption, wordnet, english-words, imagenet; repeat with --table."),
+        ] = None,
         model: ModelOption = None,
         k: Annotated[int, typer.Option("-k", "--k", min=1, help="Captions retrieved per image.")] = 10,
         alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="CaSED image-view weight.")] = 0.7,
@@ -40,8 +43,9 @@ def register_eval(eval_app: typer.Typer) -> None:
         limit: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N images.")] = None,
         table: Annotated[bool, typer.Option(help="Print methods x datasets (CA / SS / IoU), as the paper.")] = False,
         batch_size: Annotated[int, typer.Option(min=1)] = 32,
-        cache_dir: Annotated[Path | None, typer.Option(
-            help="Cache image and vocabulary embeddings here (default ~/.cache/vocabfree).")] = None,
+        cache_dir: Annotated[
+            Path | None, typer.Option(help="Cache image and vocabulary embeddings here (default ~/.cache/vocabfree).")
+        ] = None,
         device: DeviceOption = None,
         precision: PrecisionOption = "auto",
         json_: JsonOption = False,
@@ -72,18 +76,35 @@ def register_eval(eval_app: typer.Typer) -> None:
             data = read_labelled(path)
             if limit is not None:
                 data = data.subset(limit=limit)
-            emb = encode_images_cached(vlm, data.paths, cache / "images", batch_size=batch_size,
-                                       progress=not json_)
+            emb = encode_images_cached(vlm, data.paths, cache / "images", batch_size=batch_size, progress=not json_)
             for m in methods:
-                params = {"k": k, "alpha": alpha, "lexicon": None if lexicon == "none" else "wordnet"} \
-                    if m == "cased" else ({"k": k} if m == "closest-caption" else {})
+                params = (
+                    {"k": k, "alpha": alpha, "lexicon": None if lexicon == "none" else "wordnet"}
+                    if m == "cased"
+                    else ({"k": k} if m == "closest-caption" else {})
+                )
                 sources.append(str(path))
-                results.append(evaluate_vocabulary_free(
-                    vlm, data, m, database, image_embeddings=emb, vocab_cache_dir=cache / "vocab",
-                    sentence_encoder=encoder, batch_size=batch_size, progress=not json_, **params))
+                results.append(
+                    evaluate_vocabulary_free(
+                        vlm,
+                        data,
+                        m,
+                        database,
+                        image_embeddings=emb,
+                        vocab_cache_dir=cache / "vocab",
+                        sentence_encoder=encoder,
+                        batch_size=batch_size,
+                        progress=not json_,
+                        **params,
+                    )
+                )
         if json_:
-            emit_results("eval vocab-free", vlm.name,
-                         [result_item(src, None, **r) for src, r in zip(sources, results, strict=True)], fmt="json")
+            emit_results(
+                "eval vocab-free",
+                vlm.name,
+                [result_item(src, None, **r) for src, r in zip(sources, results, strict=True)],
+                fmt="json",
+            )
         elif table:
             names = list(dict.fromkeys(r["dataset"] for r in results))
             header = ["method", *[f"{d} {short}" for d in names for _, short in METRIC_COLUMNS], "candidates"]
@@ -97,4 +118,3 @@ def register_eval(eval_app: typer.Typer) -> None:
         else:
             r = results[0]
             print_table([(key, v) for key, v in r.items() if key != "examples"], ("metric", "value"))
-

@@ -33,8 +33,9 @@ def _table(item: dict):
 
 
 def register(app: typer.Typer) -> None:
-    fewshot_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                              help="Few-shot linear probe on frozen image features.")
+    fewshot_app = typer.Typer(
+        no_args_is_help=True, rich_markup_mode=None, help="Few-shot linear probe on frozen image features."
+    )
     app.add_typer(fewshot_app, name="fewshot")
 
     @fewshot_app.command()
@@ -43,9 +44,9 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Where to write the probe (.npz).")],
         model: ModelOption = None,
         shots: Annotated[int | None, typer.Option(min=1, help="Use only the first N images per class.")] = None,
-        features: Annotated[str, typer.Option(
-            help="auto (backbone where the model has it), embedding (aligned) or backbone (pooled)."
-        )] = "auto",
+        features: Annotated[
+            str, typer.Option(help="auto (backbone where the model has it), embedding (aligned) or backbone (pooled).")
+        ] = "auto",
         batch_size: Annotated[int, typer.Option(min=1)] = 32,
         device: DeviceOption = None,
         precision: PrecisionOption = "auto",
@@ -65,8 +66,13 @@ def register(app: typer.Typer) -> None:
         probe = FewShotClassifier(vlm, features=features, batch_size=batch_size, progress=not json_)
         probe.fit(list(data.paths), list(data.labels))
         probe.save(out)
-        info = {"probe": str(out), "n_images": len(data), "n_classes": len(probe.classes_), "C": probe.C_,
-                "features": probe.features_}
+        info = {
+            "probe": str(out),
+            "n_images": len(data),
+            "n_classes": len(probe.classes_),
+            "C": probe.C_,
+            "features": probe.features_,
+        }
         if json_:
             emit_results("fewshot fit", vlm.name, [result_item(str(train), None, **info)], fmt="json")
         else:
@@ -97,8 +103,15 @@ def register(app: typer.Typer) -> None:
         paths = expand_paths(images)
         vlm = load_model_from_options(name, device, precision)
         clf = FewShotClassifier.load(probe, model=vlm)
-        items = stream_predictions(paths, lambda pil, src: clf.predict_topk(pil, k=top_k, sources=src),
-                                   prediction_fields, chunk_size=chunk_size, skip_errors=skip_errors,
-                                   max_pixels=max_pixels, min_side=getattr(vlm, "image_size", None) or 224)
-        emit_results("fewshot predict", vlm.name, items, fmt=fmt, table=_table,
-                     header=("image", "rank", "label", "score"))
+        items = stream_predictions(
+            paths,
+            lambda pil, src: clf.predict_topk(pil, k=top_k, sources=src),
+            prediction_fields,
+            chunk_size=chunk_size,
+            skip_errors=skip_errors,
+            max_pixels=max_pixels,
+            min_side=getattr(vlm, "image_size", None) or 224,
+        )
+        emit_results(
+            "fewshot predict", vlm.name, items, fmt=fmt, table=_table, header=("image", "rank", "label", "score")
+        )

@@ -23,8 +23,9 @@ def register(app: typer.Typer) -> None:
 
         entries = list_models(pattern)
         if json_:
-            emit_results("models list", None, [result_item(e.name, None, description=e.description) for e in entries],
-                         fmt="json")
+            emit_results(
+                "models list", None, [result_item(e.name, None, description=e.description) for e in entries], fmt="json"
+            )
         else:
             print_table([(e.name, e.description) for e in entries], ("model", "description"))
             typer.echo(f"\ndefault (no --model and no database/probe): {DEFAULT_MODEL}")

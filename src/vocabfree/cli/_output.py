@@ -25,24 +25,39 @@ except ImportError:  # pragma: no cover - older typer on real click
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document (schema: docs/cli.md).")]
 JsonlOption = Annotated[bool, typer.Option("--jsonl", help="Stream one JSON object per input, as results come.")]
 # Model names are kept out of option help: click wraps at hyphens and would cut them ('vocabfree models list').
-ModelOption = Annotated[str | None, typer.Option(
-    "--model", "-m", help="Model name, as 'vocabfree models list' shows them. Default: the model the database or "
-    "probe was made with; without one, the Hugging Face CLIP ViT-B/32.")]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model name, as 'vocabfree models list' shows them. Default: the model the database or "
+        "probe was made with; without one, the Hugging Face CLIP ViT-B/32.",
+    ),
+]
 DeviceOption = Annotated[str | None, typer.Option(help="Device: cpu, cuda, cuda:1 (default: CUDA if present).")]
 PrecisionOption = Annotated[
     str, typer.Option(help="auto (bf16 where the hardware is fast at it), fp32, bf16 or fp16 (CUDA).")
 ]
-SkipErrorsOption = Annotated[bool, typer.Option(
-    "--skip-errors", help="Skip unreadable images (each reported on stderr); exit 1 only if all fail.")]
-MaxPixelsOption = Annotated[int, typer.Option(
-    "--max-pixels", min=1, help="Refuse images with more pixels than this (decompression-bomb guard).")]
-ChunkOption = Annotated[int, typer.Option(
-    "--chunk-size", min=1, help="Images decoded and predicted at a time (memory stays bounded by this).")]
+SkipErrorsOption = Annotated[
+    bool,
+    typer.Option("--skip-errors", help="Skip unreadable images (each reported on stderr); exit 1 only if all fail."),
+]
+MaxPixelsOption = Annotated[
+    int,
+    typer.Option("--max-pixels", min=1, help="Refuse images with more pixels than this (decompression-bomb guard)."),
+]
+ChunkOption = Annotated[
+    int,
+    typer.Option("--chunk-size", min=1, help="Images decoded and predicted at a time (memory stays bounded by this)."),
+]
 
 DescribeOption = Annotated[
     str,
-    typer.Option("--describe", help="Label descriptions: auto (what the model asks for: WordNet for local), none, "
-                 "wordnet, or a JSON file mapping labels to texts."),
+    typer.Option(
+        "--describe",
+        help="Label descriptions: auto (what the model asks for: WordNet for local), none, "
+        "wordnet, or a JSON file mapping labels to texts.",
+    ),
 ]
 CalibrateOption = Annotated[
     str, typer.Option(help="Score calibration: auto (when the model offers reference embeddings), on, off.")
@@ -78,6 +93,7 @@ def print_json(data) -> None:
 
 def print_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
     """Left-aligned columns; floats with 4 significant decimals."""
+
     def fmt(v: object) -> str:
         return f"{v:.4f}" if isinstance(v, float) else str(v)
 
@@ -109,22 +125,37 @@ def prediction_fields(prediction) -> dict:
     """A classifier's ``Prediction`` as the HTTP API's classify fields (``mode``, ``predictions``, evidence)."""
     from vocabfree.classify.results import VocabularyFreePrediction
 
-    fields = {"predictions": [{"label": lb, "score": float(s)}
-                              for lb, s in zip(prediction.labels, prediction.scores, strict=True)]}
+    fields = {
+        "predictions": [
+            {"label": lb, "score": float(s)} for lb, s in zip(prediction.labels, prediction.scores, strict=True)
+        ]
+    }
     if isinstance(prediction, VocabularyFreePrediction):
         fields["mode"] = "vocabulary-free"
         fields["captions"] = [{"text": c.text, "similarity": float(c.similarity)} for c in prediction.captions]
-        fields["candidates"] = [{"name": c.name, "image_score": float(c.image_score),
-                                 "text_score": float(c.text_score), "score": float(c.score)}
-                                for c in prediction.candidates]
+        fields["candidates"] = [
+            {
+                "name": c.name,
+                "image_score": float(c.image_score),
+                "text_score": float(c.text_score),
+                "score": float(c.score),
+            }
+            for c in prediction.candidates
+        ]
     else:
         fields["mode"] = "zero-shot"
     return {"mode": fields.pop("mode"), **fields}
 
 
 def stream_predictions(
-    paths: Sequence, predict: Callable[[list, list[str]], list], to_fields: Callable[[object], dict], *,
-    chunk_size: int = CHUNK_SIZE, skip_errors: bool = False, max_pixels: int | None = None, min_side: int | None = None,
+    paths: Sequence,
+    predict: Callable[[list, list[str]], list],
+    to_fields: Callable[[object], dict],
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    skip_errors: bool = False,
+    max_pixels: int | None = None,
+    min_side: int | None = None,
 ) -> Iterator[dict]:
     """Decode ``paths`` a chunk at a time, call ``predict(images, sources)`` on each chunk and yield result items
     in input order (skipped inputs as items with ``error`` set). Only one chunk of pixels is alive at a time."""
@@ -133,12 +164,14 @@ def stream_predictions(
     from vocabfree.images import iter_image_batches
 
     with tqdm(total=len(paths), unit="img", disable=None, leave=False, file=sys.stderr) as bar:
-        for batch in iter_image_batches(paths, batch_size=chunk_size, skip_errors=skip_errors,
-                                        max_pixels=max_pixels, min_side=min_side):
+        for batch in iter_image_batches(
+            paths, batch_size=chunk_size, skip_errors=skip_errors, max_pixels=max_pixels, min_side=min_side
+        ):
             sources = [str(paths[i]) for i in batch.indices]
             outputs = predict(batch.images, sources) if batch.images else []
-            items = {i: result_item(s, None, **to_fields(o))
-                     for i, s, o in zip(batch.indices, sources, outputs, strict=True)}
+            items = {
+                i: result_item(s, None, **to_fields(o)) for i, s, o in zip(batch.indices, sources, outputs, strict=True)
+            }
             items |= {s.index: result_item(str(paths[s.index]), s.reason) for s in batch.skipped}
             del batch, outputs
             for index in sorted(items):
@@ -146,9 +179,15 @@ def stream_predictions(
             bar.update(len(items))
 
 
-def emit_results(command: str, model: str | None, items: Iterable[dict], *, fmt: str,
-                 table: Callable[[dict], Iterable[Sequence[object]]] | None = None,
-                 header: Sequence[str] = ()) -> None:
+def emit_results(
+    command: str,
+    model: str | None,
+    items: Iterable[dict],
+    *,
+    fmt: str,
+    table: Callable[[dict], Iterable[Sequence[object]]] | None = None,
+    header: Sequence[str] = (),
+) -> None:
     """Print result items in ``fmt`` (``table``/``json``/``jsonl``) as the contract says; errors also go to stderr
     as ``skipped: ...`` lines. ``table(item)`` gives the table rows of one successful item. Raises (exit 1)
     when there were inputs and every one failed."""

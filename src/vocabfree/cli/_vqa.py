@@ -20,8 +20,10 @@ from vocabfree.cli._output import (
     report_skipped,
 )
 
-CheckpointOption = Annotated[Path | None, typer.Option(
-    "--checkpoint", "-c", help="Trained VQA checkpoint directory (default: the shipped model).")]
+CheckpointOption = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", "-c", help="Trained VQA checkpoint directory (default: the shipped model)."),
+]
 
 
 def read_question_file(path: Path) -> list[tuple[str | None, str]]:
@@ -67,21 +69,22 @@ def _pairs(images: list[str], question: list[str], questions: Path | None) -> li
 
 
 def register(app: typer.Typer) -> None:
-    vqa_app = typer.Typer(cls=default_command_group("ask"), no_args_is_help=True,
-                          help="Answer questions about images, train the VQA model, evaluate it.")
+    vqa_app = typer.Typer(
+        cls=default_command_group("ask"),
+        no_args_is_help=True,
+        help="Answer questions about images, train the VQA model, evaluate it.",
+    )
     app.add_typer(vqa_app, name="vqa")
 
     @vqa_app.command()
     def ask(
-        images: Annotated[list[str] | None, typer.Argument(help="Image files, directories or glob patterns.")]
-        = None,
-        question: Annotated[list[str], typer.Option("--question", "-q", help="A question (repeatable).")]
-        = [],  # noqa: B006
-        questions: Annotated[Path | None, typer.Option(
-            help="Questions file: one per line, or JSONL rows with 'question' (and 'image').")] = None,
+        images: Annotated[list[str] | None, typer.Argument(help="Image files, directories or glob patterns.")] = None,
+        question: Annotated[list[str], typer.Option("--question", "-q", help="A question (repeatable).")] = [],  # noqa: B006
+        questions: Annotated[
+            Path | None, typer.Option(help="Questions file: one per line, or JSONL rows with 'question' (and 'image').")
+        ] = None,
         checkpoint: CheckpointOption = None,
-        blind: Annotated[bool, typer.Option(help="Zero the image tokens (the model's no-image baseline).")]
-        = False,
+        blind: Annotated[bool, typer.Option(help="Zero the image tokens (the model's no-image baseline).")] = False,
         skip_errors: Annotated[bool, typer.Option(help="Report unreadable images as rows and go on.")] = False,
         device: DeviceOption = None,
         json_: JsonOption = False,
@@ -100,13 +103,19 @@ def register(app: typer.Typer) -> None:
         ok = [(p, q) for p, q in pairs if p in loaded]
         answers = model.answer([loaded[p] for p, _ in ok], [q for _, q in ok], blind=blind) if ok else []
         by_pair = {(p, q): a.answer for (p, q), a in zip(ok, answers, strict=True)}
-        results = [{"source": p, "error": errors.get(p), "question": q, "answer": by_pair.get((p, q))}
-                   for p, q in pairs]
+        results = [
+            {"source": p, "error": errors.get(p), "question": q, "answer": by_pair.get((p, q))} for p, q in pairs
+        ]
         if json_:
             print_json({"command": "vqa", "model": model.name, "results": results})
         else:
-            print_table([(r["source"], r["question"], r["answer"] if r["error"] is None else f"error: {r['error']}")
-                         for r in results], ["image", "question", "answer"])
+            print_table(
+                [
+                    (r["source"], r["question"], r["answer"] if r["error"] is None else f"error: {r['error']}")
+                    for r in results
+                ],
+                ["image", "question", "answer"],
+            )
 
     @vqa_app.command()
     def train(
@@ -130,12 +139,20 @@ def register(app: typer.Typer) -> None:
         from vocabfree.vqa.train import train as run_training
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-        cfg = load_train_config(config, data=data, captions=captions, out_dir=out_dir, image_model=image_model,
-                                total_steps=total_steps, max_steps=max_steps, batch_size=batch_size, lr=lr,
-                                seed=seed)
+        cfg = load_train_config(
+            config,
+            data=data,
+            captions=captions,
+            out_dir=out_dir,
+            image_model=image_model,
+            total_steps=total_steps,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+        )
         result = run_training(cfg, resume=resume)
-        summary = {"out_dir": cfg.out_dir, "step": result["step"], "best": result["best"],
-                   "history": result["history"]}
+        summary = {"out_dir": cfg.out_dir, "step": result["step"], "best": result["best"], "history": result["history"]}
         if json_:
             print_json(summary)
         else:
@@ -146,10 +163,12 @@ def register(app: typer.Typer) -> None:
         data: Annotated[str, typer.Option(help="VQA questions JSONL.")] = "../shared/data/vqa/questions.jsonl",
         split: Annotated[str, typer.Option(help="Split to score.")] = "test",
         checkpoint: CheckpointOption = None,
-        baselines: Annotated[bool, typer.Option(help="Also score always-yes, the prefix prior and the blind "
-                                                     "model.")] = True,
-        token_cache: Annotated[str, typer.Option(help="Image-token cache folder ('' for none).")]
-        = "artifacts/vqa/tokens",
+        baselines: Annotated[
+            bool, typer.Option(help="Also score always-yes, the prefix prior and the blind model.")
+        ] = True,
+        token_cache: Annotated[
+            str, typer.Option(help="Image-token cache folder ('' for none).")
+        ] = "artifacts/vqa/tokens",
         predictions: Annotated[bool, typer.Option(help="With --json: include every answer.")] = False,
         device: DeviceOption = None,
         json_: JsonOption = False,
@@ -159,18 +178,38 @@ def register(app: typer.Typer) -> None:
         from vocabfree.vqa.evaluate import evaluate_baselines, evaluate_model
 
         model = VQAModel.load(checkpoint, device=device)
-        reports = evaluate_model(model, data, split, blind=None if baselines else False,
-                                 token_cache=token_cache or None)
+        reports = evaluate_model(
+            model, data, split, blind=None if baselines else False, token_cache=token_cache or None
+        )
         if baselines:
             reports += evaluate_baselines(data, split)
         if json_:
             questions = read_questions(data, split) if predictions else []
             main = reports[0]
-            print_json({"command": "vqa eval", "model": model.name, "data": data, "split": split,
-                        "accuracy": main.scores.accuracy, "by_answer_type": main.scores.by_answer_type,
-                        "count": main.scores.count,
-                        "rows": [r.as_dict(with_predictions=predictions, questions=questions) for r in reports]})
+            print_json(
+                {
+                    "command": "vqa eval",
+                    "model": model.name,
+                    "data": data,
+                    "split": split,
+                    "accuracy": main.scores.accuracy,
+                    "by_answer_type": main.scores.by_answer_type,
+                    "count": main.scores.count,
+                    "rows": [r.as_dict(with_predictions=predictions, questions=questions) for r in reports],
+                }
+            )
             return
         types = sorted({t for r in reports for t in r.scores.by_answer_type})
-        print_table([(r.name, r.split, r.scores.accuracy, *(r.scores.by_answer_type.get(t, 0.0) for t in types),
-                      r.scores.count) for r in reports], ["model", "split", "accuracy", *types, "questions"])
+        print_table(
+            [
+                (
+                    r.name,
+                    r.split,
+                    r.scores.accuracy,
+                    *(r.scores.by_answer_type.get(t, 0.0) for t in types),
+                    r.scores.count,
+                )
+                for r in reports
+            ],
+            ["model", "split", "accuracy", *types, "questions"],
+        )

@@ -41,8 +41,9 @@ class LabelledImages:
         return LabelledImages(tuple(self.paths[i] for i in keep), tuple(self.labels[i] for i in keep), self.name)
 
 
-def read_labelled_csv(path: str | Path, *, path_column: str = "path", label_column: str = "label",
-                      check_files: bool = True) -> LabelledImages:
+def read_labelled_csv(
+    path: str | Path, *, path_column: str = "path", label_column: str = "label", check_files: bool = True
+) -> LabelledImages:
     """Read a CSV with a header containing ``path`` and ``label``; paths are relative to the CSV's folder."""
     path = Path(path)
     if not path.is_file():

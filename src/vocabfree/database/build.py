@@ -96,9 +96,15 @@ def partial_dir(out: Path) -> Path:
 
 def build_state(model_name: str, dim: int, sources: Sequence[CorpusSource], shard_size: int, **extra) -> dict:
     """What must not change between a build and its resumption."""
-    return {"format_version": 2, "model": model_name, "embed_dim": int(dim), "shard_size": int(shard_size),
-            "normalisation": NORMALISATION, "corpora": [{"name": s.name, "sha256": s.sha256} for s in sources],
-            **extra}
+    return {
+        "format_version": 2,
+        "model": model_name,
+        "embed_dim": int(dim),
+        "shard_size": int(shard_size),
+        "normalisation": NORMALISATION,
+        "corpora": [{"name": s.name, "sha256": s.sha256} for s in sources],
+        **extra,
+    }
 
 
 def _check_state(work: Path, state: dict) -> None:
@@ -160,12 +166,14 @@ def build_database(
         raise InvalidInputError("shard_size and batch_size must be >= 1")
     started = time.perf_counter()
     dim = int(model.embed_dim)
-    plan = prepare_build(build_state(model.name, dim, sources, config.shard_size), out, resume=resume,
-                         overwrite=overwrite)
+    plan = prepare_build(
+        build_state(model.name, dim, sources, config.shard_size), out, resume=resume, overwrite=overwrite
+    )
     if (plan.work / MANIFEST).is_file():  # killed after the manifest was written: state checked above
         manifest = publish(plan)
-        return BuildReport(plan.out, manifest.count, 0, len(manifest.shards), time.perf_counter() - started, 0.0,
-                           manifest.index)
+        return BuildReport(
+            plan.out, manifest.count, 0, len(manifest.shards), time.perf_counter() - started, 0.0, manifest.index
+        )
 
     from tqdm.auto import tqdm
 
@@ -187,8 +195,9 @@ def build_database(
     t0 = time.perf_counter()
     if embed is None:
         for k, captions in pending():
-            write_shard(plan.shards, k, captions, embed_shard(model, captions, config.batch_size),
-                        {"model": model.name})
+            write_shard(
+                plan.shards, k, captions, embed_shard(model, captions, config.batch_size), {"model": model.name}
+            )
     else:
         embed(pending(), plan.shards)
     encode_seconds = time.perf_counter() - t0
@@ -196,12 +205,26 @@ def build_database(
         raise InvalidInputError("the corpora contain no captions (after dropping empty lines)")
     corpora = [{"name": s.name, "sha256": s.sha256, "texts": stats.raw.get(s.name, 0)} for s in sources]
     manifest = finish_build(plan, counts, corpora, config.index, progress=progress)
-    return BuildReport(plan.out, manifest.count, done["encoded"], done["reused"], time.perf_counter() - started,
-                       encode_seconds, manifest.index, stats.duplicates)
+    return BuildReport(
+        plan.out,
+        manifest.count,
+        done["encoded"],
+        done["reused"],
+        time.perf_counter() - started,
+        encode_seconds,
+        manifest.index,
+        stats.duplicates,
+    )
 
 
-def finish_build(plan: BuildPlan, counts: Sequence[int], corpora: Sequence[dict], index_config: IndexConfig, *,
-                 progress: bool = False) -> Manifest:
+def finish_build(
+    plan: BuildPlan,
+    counts: Sequence[int],
+    corpora: Sequence[dict],
+    index_config: IndexConfig,
+    *,
+    progress: bool = False,
+) -> Manifest:
     """Check every shard, build the index, write the manifest and publish ``plan.out``."""
     import faiss
 
@@ -224,10 +247,15 @@ def finish_build(plan: BuildPlan, counts: Sequence[int], corpora: Sequence[dict]
         (plan.work / (INDEX + ".tmp")).replace(plan.work / INDEX)
         files[INDEX] = file_entry(plan.work / INDEX)
     manifest = Manifest(
-        model=plan.state["model"], embed_dim=plan.state["embed_dim"], count=int(sum(counts)), index=params,
-        normalisation=NORMALISATION, corpora=tuple(corpora), shards=tuple(
-            {"shard": k, "count": int(c)} for k, c in enumerate(counts)),
-        created=datetime.now(UTC).isoformat(timespec="seconds"), files=files,
+        model=plan.state["model"],
+        embed_dim=plan.state["embed_dim"],
+        count=int(sum(counts)),
+        index=params,
+        normalisation=NORMALISATION,
+        corpora=tuple(corpora),
+        shards=tuple({"shard": k, "count": int(c)} for k, c in enumerate(counts)),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        files=files,
     )
     write_manifest(plan.work, manifest)
     return publish(plan)
@@ -239,9 +267,12 @@ def publish(plan: BuildPlan) -> Manifest:
     work, out = plan.work, plan.out
     manifest = read_manifest(work)  # internal invariant: only finished, intact builds are published
     if manifest.model != plan.state["model"] or [c["sha256"] for c in manifest.corpora] != [
-            c["sha256"] for c in plan.state["corpora"]]:
-        raise DatabaseError(f"refusing to publish {work}: it was built from other corpora or another model; "
-                            "delete that folder to start over")
+        c["sha256"] for c in plan.state["corpora"]
+    ]:
+        raise DatabaseError(
+            f"refusing to publish {work}: it was built from other corpora or another model; "
+            "delete that folder to start over"
+        )
     check_files(work, manifest.files)
     (work / BUILD_STATE).unlink(missing_ok=True)
     old = None

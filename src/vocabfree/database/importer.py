@@ -86,8 +86,10 @@ def _clip_retrieval(folder: Path, caption_column: str | None) -> tuple[Iterator,
             emb = np.load(embs[i], mmap_mode="r")
             meta = pq.ParquetFile(metas[i])
             if meta.metadata.num_rows != len(emb):
-                raise InvalidInputError(f"{embs[i].name} has {len(emb)} rows but {metas[i].name} has "
-                                        f"{meta.metadata.num_rows}: rows must be aligned")
+                raise InvalidInputError(
+                    f"{embs[i].name} has {len(emb)} rows but {metas[i].name} has "
+                    f"{meta.metadata.num_rows}: rows must be aligned"
+                )
             name = _pick_column(meta.schema_arrow.names, caption_column, metas[i])
             start = 0
             for batch in meta.iter_batches(batch_size=_BATCH, columns=[name]):
@@ -96,8 +98,10 @@ def _clip_retrieval(folder: Path, caption_column: str | None) -> tuple[Iterator,
                 start += len(texts)
 
     order = sorted(embs)
-    sources = [_Source(f"{folder}/text_emb", _fingerprint([embs[i] for i in order], hash_bytes=False)),
-               _Source(f"{folder}/metadata", _fingerprint([metas[i] for i in order], hash_bytes=True))]
+    sources = [
+        _Source(f"{folder}/text_emb", _fingerprint([embs[i] for i in order], hash_bytes=False)),
+        _Source(f"{folder}/metadata", _fingerprint([metas[i] for i in order], hash_bytes=True)),
+    ]
     return batches(), sources
 
 
@@ -117,8 +121,9 @@ def _parquet(source: str | Path, caption_column: str | None, embedding_column: s
             text = _pick_column(names, caption_column, path)
             column = embedding_column or next((c for c in EMBEDDING_COLUMNS if c in names), None)
             if column not in names:
-                raise InvalidInputError(f"{path}: no embedding column (tried {', '.join(EMBEDDING_COLUMNS)}); "
-                                        "pass --embedding-column NAME")
+                raise InvalidInputError(
+                    f"{path}: no embedding column (tried {', '.join(EMBEDDING_COLUMNS)}); pass --embedding-column NAME"
+                )
             for batch in file.iter_batches(batch_size=_BATCH, columns=[text, column]):
                 values = batch.column(1)
                 try:
@@ -169,27 +174,44 @@ def _unit_rows(emb: np.ndarray, where: Path, dim: int, norms: str) -> np.ndarray
     if not np.isfinite(x).all() or (n == 0).any():
         raise InvalidInputError(f"{where}: zero, NaN or infinite embeddings cannot be imported")
     if norms == "check" and (bad := np.abs(n - 1) > NORM_TOLERANCE).any():
-        raise InvalidInputError(f"{where}: {int(bad.sum())} embeddings are not L2-normalised (norm "
-                                f"{float(n[bad][0]):.4g}); pass --norms fix to normalise them")
+        raise InvalidInputError(
+            f"{where}: {int(bad.sum())} embeddings are not L2-normalised (norm "
+            f"{float(n[bad][0]):.4g}); pass --norms fix to normalise them"
+        )
     from vocabfree.models.protocol import l2_normalize
 
     return l2_normalize(x)
 
 
-def import_rows(batches, sources, out: str | os.PathLike, *, model_name: str, embed_dim: int, norms: str = "fix",
-                config: BuildConfig | None = None, resume: bool = False, overwrite: bool = False,
-                progress: bool = False) -> BuildReport:
+def import_rows(
+    batches,
+    sources,
+    out: str | os.PathLike,
+    *,
+    model_name: str,
+    embed_dim: int,
+    norms: str = "fix",
+    config: BuildConfig | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> BuildReport:
     """Write a database from ``(where, captions, embeddings)`` batches (the engine of every import)."""
     if norms not in ("fix", "check"):
         raise InvalidInputError(f"norms must be 'fix' or 'check', got '{norms}'")
     config = config or BuildConfig()
     started = time.perf_counter()
-    plan = prepare_build(build_state(model_name, embed_dim, sources, config.shard_size, source="import"), out,
-                         resume=resume, overwrite=overwrite)
+    plan = prepare_build(
+        build_state(model_name, embed_dim, sources, config.shard_size, source="import"),
+        out,
+        resume=resume,
+        overwrite=overwrite,
+    )
     if (plan.work / MANIFEST).is_file():
         manifest = publish(plan)
-        return BuildReport(plan.out, manifest.count, 0, len(manifest.shards), time.perf_counter() - started, 0.0,
-                           manifest.index)
+        return BuildReport(
+            plan.out, manifest.count, 0, len(manifest.shards), time.perf_counter() - started, 0.0, manifest.index
+        )
     from tqdm.auto import tqdm
 
     seen, counts, texts_read = HashSet64(), [], 0
@@ -208,7 +230,7 @@ def import_rows(batches, sources, out: str | os.PathLike, *, model_name: str, em
             else:
                 write_shard(plan.shards, k, caps, part, {"model": model_name})
                 stats["written"] += len(caps)
-            buf_caps, emb = buf_caps[config.shard_size:], emb[config.shard_size:]
+            buf_caps, emb = buf_caps[config.shard_size :], emb[config.shard_size :]
         buf_emb = [emb]
 
     with tqdm(desc=f"import embeddings ({model_name})", unit="row", disable=not progress) as bar:
@@ -229,12 +251,28 @@ def import_rows(batches, sources, out: str | os.PathLike, *, model_name: str, em
         raise InvalidInputError("the source holds no captions (after dropping empty ones)")
     corpora = [{"name": s.name, "sha256": s.sha256, "texts": texts_read} for s in sources]
     manifest = finish_build(plan, counts, corpora, config.index, progress=progress)
-    return BuildReport(plan.out, manifest.count, stats["written"], stats["reused"], time.perf_counter() - started,
-                       0.0, manifest.index, stats["duplicates"])
+    return BuildReport(
+        plan.out,
+        manifest.count,
+        stats["written"],
+        stats["reused"],
+        time.perf_counter() - started,
+        0.0,
+        manifest.index,
+        stats["duplicates"],
+    )
 
 
-def import_database(source: str | os.PathLike, out: str | os.PathLike, *, model_name: str, embed_dim: int,
-                    caption_column: str | None = None, embedding_column: str | None = None, **kwargs) -> BuildReport:
+def import_database(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    model_name: str,
+    embed_dim: int,
+    caption_column: str | None = None,
+    embedding_column: str | None = None,
+    **kwargs,
+) -> BuildReport:
     """Import a clip-retrieval folder (``text_emb/`` + ``metadata/``) or parquet files with an embedding
     column; ``model_name``/``embed_dim`` name the model that made the embeddings (queries must use it)."""
     path = Path(source)
@@ -251,8 +289,13 @@ def import_database(source: str | os.PathLike, out: str | os.PathLike, *, model_
     return import_rows(batches, sources, out, model_name=model_name, embed_dim=embed_dim, **kwargs)
 
 
-def upgrade_database(path: str | os.PathLike, out: str | os.PathLike | None = None, *,
-                     config: BuildConfig | None = None, progress: bool = False) -> BuildReport:
+def upgrade_database(
+    path: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    config: BuildConfig | None = None,
+    progress: bool = False,
+) -> BuildReport:
     """Rewrite a format-1 database (float32 ``embeddings.npy``, sizes only) as format 2 (float16 shards,
     checksums, ``auto`` index) at ``out`` (default: in place, replaced only once the new one is complete)."""
     path = Path(path)
@@ -266,14 +309,29 @@ def upgrade_database(path: str | os.PathLike, out: str | os.PathLike | None = No
     target = Path(out) if out is not None else path
     batches, sources = _v1(path)
     work_out = target if out is not None else path.parent / f"{path.name}.upgraded"
-    report = import_rows(batches, sources, work_out, model_name=model, embed_dim=dim, config=config,
-                         resume=partial_dir(work_out).exists(), progress=progress)
+    report = import_rows(
+        batches,
+        sources,
+        work_out,
+        model_name=model,
+        embed_dim=dim,
+        config=config,
+        resume=partial_dir(work_out).exists(),
+        progress=progress,
+    )
     if out is None:
         old_dir = path.parent / f"{path.name}.format1-{os.getpid()}"
         path.replace(old_dir)
         work_out.replace(path)
         shutil.rmtree(old_dir)
-        report = BuildReport(path, report.count, report.encoded, report.shards_reused, report.seconds, 0.0,
-                             report.index, report.duplicates)
+        report = BuildReport(
+            path,
+            report.count,
+            report.encoded,
+            report.shards_reused,
+            report.seconds,
+            0.0,
+            report.index,
+            report.duplicates,
+        )
     return report
-

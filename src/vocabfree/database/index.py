@@ -64,7 +64,7 @@ def parse_size(text: str) -> int:
     s = text.strip().upper().removesuffix("B").removesuffix("I")
     num = s.rstrip("KMGT")
     try:
-        value = float(num) * units[s[len(num):]]
+        value = float(num) * units[s[len(num) :]]
     except (ValueError, KeyError) as exc:
         raise InvalidInputError(f"cannot read the size '{text}'; write e.g. 4GB, 512MB") from exc
     if value <= 0:
@@ -98,8 +98,9 @@ def _codes(n: int, dim: int, config: IndexConfig) -> str:
     for m in (dim // 4, dim // 8, dim // 16, dim // 32):
         if m >= 1 and dim % m == 0 and m <= per_vector:
             return f"PQ{m}"
-    raise InvalidInputError(f"{n} vectors of {dim}-d do not fit an index in {config.memory} bytes; "
-                            "raise --index-memory")
+    raise InvalidInputError(
+        f"{n} vectors of {dim}-d do not fit an index in {config.memory} bytes; raise --index-memory"
+    )
 
 
 def factory_string(kind: str, n: int, dim: int, config: IndexConfig, train_n: int) -> str:
@@ -192,8 +193,10 @@ def build_index(vectors, config: IndexConfig, *, progress: bool = False):
     train_ids = _sample_ids(n, min(config.train_size, n), rng, exclude=held)
     factory = factory_string(kind, n, dim, config, len(train_ids))
     if kind in ("ivf", "ivfpq") and len(train_ids) < 39 * _nlist(n, config, len(train_ids)) // 2:
-        raise InvalidInputError(f"{kind} with {factory} needs more training vectors than {n} captions give; "
-                                "use --index flat (or auto) for small corpora")
+        raise InvalidInputError(
+            f"{kind} with {factory} needs more training vectors than {n} captions give; "
+            "use --index flat (or auto) for small corpora"
+        )
     index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
         index.train(vectors.rows(train_ids))
@@ -234,8 +237,12 @@ def _tune(index, vectors, held: np.ndarray, mix: np.ndarray, kind: str, config: 
             recalls[name] = recall_at(rerank(vectors, queries, ids, k)[1], truth[name])
         if min(recalls.values()) >= config.recall_target:
             break
-    return {knob: int(value), "tuned_recall_at_10": round(min(recalls.values()), 4),
-            "tuned_recall_by_queries": {name: round(r, 4) for name, r in recalls.items()}, "tuning_queries": len(held)}
+    return {
+        knob: int(value),
+        "tuned_recall_at_10": round(min(recalls.values()), 4),
+        "tuned_recall_by_queries": {name: round(r, 4) for name, r in recalls.items()},
+        "tuning_queries": len(held),
+    }
 
 
 def flat_index(vectors):

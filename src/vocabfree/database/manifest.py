@@ -70,9 +70,11 @@ def read_manifest(folder: str | Path) -> Manifest:
     if not folder.is_dir():
         raise DatabaseError(f"no caption database at {folder}: not a directory; build one with 'vocabfree db build'")
     if not path.is_file():
-        partial = " (a build was interrupted: rerun 'vocabfree db build ... --resume')" if any(
-            folder.parent.glob(f"{folder.name}.partial*")
-        ) else ""
+        partial = (
+            " (a build was interrupted: rerun 'vocabfree db build ... --resume')"
+            if any(folder.parent.glob(f"{folder.name}.partial*"))
+            else ""
+        )
         raise DatabaseError(f"{folder} is not a complete caption database: {MANIFEST} is missing{partial}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -82,20 +84,28 @@ def read_manifest(folder: str | Path) -> Manifest:
         raise DatabaseError(f"{path} is corrupt: not a JSON object; rebuild the database")
     version = data.get("format_version")
     if version == 1:
-        raise DatabaseError(f"{folder} is a format-1 database (float32, no checksums) made by an older "
-                            f"vocabfree: {upgrade_hint(folder)}")
+        raise DatabaseError(
+            f"{folder} is a format-1 database (float32, no checksums) made by an older "
+            f"vocabfree: {upgrade_hint(folder)}"
+        )
     if not isinstance(version, int):
         raise DatabaseError(f"{path} is corrupt: no format_version; rebuild the database")
     if version > FORMAT_VERSION:
-        raise DatabaseError(f"{folder} uses database format {version}; this vocabfree reads up to "
-                            f"{FORMAT_VERSION}: upgrade vocabfree")
+        raise DatabaseError(
+            f"{folder} uses database format {version}; this vocabfree reads up to {FORMAT_VERSION}: upgrade vocabfree"
+        )
     files = data.get("files")
-    if not isinstance(files, dict) or not files or not all(
-        isinstance(e, dict) and isinstance(e.get("bytes"), int) and isinstance(e.get("sha256"), str)
-        for e in files.values()
+    if (
+        not isinstance(files, dict)
+        or not files
+        or not all(
+            isinstance(e, dict) and isinstance(e.get("bytes"), int) and isinstance(e.get("sha256"), str)
+            for e in files.values()
+        )
     ):
-        raise DatabaseError(f"{path} is corrupt: it lacks the 'files' table of sizes and checksums; "
-                            "rebuild the database")
+        raise DatabaseError(
+            f"{path} is corrupt: it lacks the 'files' table of sizes and checksums; rebuild the database"
+        )
     known = {f.name for f in fields(Manifest)}
     try:
         data = {k: v for k, v in data.items() if k in known}
@@ -107,6 +117,8 @@ def read_manifest(folder: str | Path) -> Manifest:
     except (TypeError, KeyError, ValueError) as exc:
         raise DatabaseError(f"{path} is corrupt ({exc}); rebuild the database") from exc
     if sum(counts) != manifest.count:
-        raise DatabaseError(f"{path} is inconsistent: shards hold {sum(counts)} captions, count says "
-                            f"{manifest.count}; rebuild the database")
+        raise DatabaseError(
+            f"{path} is inconsistent: shards hold {sum(counts)} captions, count says "
+            f"{manifest.count}; rebuild the database"
+        )
     return manifest

@@ -63,8 +63,7 @@ def _pick_column(columns: Sequence[str], column: str | None, where: str | Path) 
     if len(columns) == 1:
         return columns[0]
     raise InvalidInputError(
-        f"{where}: cannot tell which column holds the captions (columns {list(columns)}); "
-        "pass --caption-column NAME"
+        f"{where}: cannot tell which column holds the captions (columns {list(columns)}); pass --caption-column NAME"
     )
 
 
@@ -121,6 +120,7 @@ def _iter_webdataset(path: Path, column: str | None) -> Iterator[str]:
     of its base name) form one sample; its ``.txt`` member is the caption, else its ``.json``'s column.
     The stdlib's streaming tar reader is enough here: webdataset's pipeline adds decoding and shuffling
     for training, which captions do not need (and it would be one more dependency)."""
+
     def caption(sample: dict, key: str) -> str | None:
         if "txt" in sample:
             return sample["txt"].decode("utf-8")
@@ -213,8 +213,13 @@ def _expand(path: str | Path) -> tuple[Path, ...]:
         return tuple(files)
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and _kind(p) != "unsupported"
-                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and _kind(p) != "unsupported"
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
         if not files:
             raise InvalidInputError(f"{path}: no corpus files inside (looked for {', '.join(FORMATS)}, and .gz)")
         return tuple(files)
@@ -246,7 +251,8 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
     """64-bit BLAKE2b of each text's UTF-8 bytes, as uint64."""
     return np.fromiter(
         (int.from_bytes(hashlib.blake2b(t.encode("utf-8"), digest_size=8).digest(), "little") for t in texts),
-        dtype=np.uint64, count=len(texts),
+        dtype=np.uint64,
+        count=len(texts),
     )
 
 
@@ -321,4 +327,3 @@ def stream_unique(sources: Iterable[CorpusSource], stats: StreamStats | None = N
 def deduplicate(texts: Iterable[str]) -> list[str]:
     """Normalise, drop empties and exact duplicates, keep first-seen order (in memory; see ``stream_unique``)."""
     return list(stream_unique([corpus_from_texts("texts", texts)]))
-

@@ -68,8 +68,15 @@ class ShardInfo:
     dtype: str = DTYPE
 
     def to_dict(self) -> dict:
-        return {"shard": self.shard, "count": self.count, "dims": self.dims, "model": self.model,
-                "dtype": self.dtype, "captions_sha256": self.captions_sha256, "files": self.files}
+        return {
+            "shard": self.shard,
+            "count": self.count,
+            "dims": self.dims,
+            "model": self.model,
+            "dtype": self.dtype,
+            "captions_sha256": self.captions_sha256,
+            "files": self.files,
+        }
 
 
 def embed_shard(model, captions: Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -78,13 +85,16 @@ def embed_shard(model, captions: Sequence[str], batch_size: int = 256) -> np.nda
 
     emb = np.asarray(model.encode_texts(list(captions), batch_size=batch_size), dtype=np.float32)
     if emb.shape != (len(captions), int(model.embed_dim)):
-        raise DatabaseError(f"model {model.name} returned embeddings of shape {emb.shape}, "
-                            f"expected {(len(captions), int(model.embed_dim))}")
+        raise DatabaseError(
+            f"model {model.name} returned embeddings of shape {emb.shape}, "
+            f"expected {(len(captions), int(model.embed_dim))}"
+        )
     return l2_normalize(emb).astype(np.float16)
 
 
-def write_shard(folder: str | os.PathLike, k: int, captions: Sequence[str], embeddings: np.ndarray,
-                meta: dict) -> ShardInfo:
+def write_shard(
+    folder: str | os.PathLike, k: int, captions: Sequence[str], embeddings: np.ndarray, meta: dict
+) -> ShardInfo:
     """Write shard ``k`` (captions, float16 embeddings, then its ``.json``) into ``folder`` atomically.
 
     ``meta`` must hold ``model`` (the embedding model's name). ``embeddings`` (n, D) may be float32 or
@@ -110,7 +120,10 @@ def write_shard(folder: str | os.PathLike, k: int, captions: Sequence[str], embe
     atomic_write(folder / f"{stem}.arrow", write_arrow)
     atomic_write(folder / f"{stem}.npy", lambda fh: np.save(fh, emb))
     info = ShardInfo(
-        shard=k, count=len(captions), dims=int(emb.shape[1]), model=str(meta["model"]),
+        shard=k,
+        count=len(captions),
+        dims=int(emb.shape[1]),
+        model=str(meta["model"]),
         captions_sha256=captions_sha256(captions),
         files={f"{stem}{ext}": file_entry(folder / f"{stem}{ext}") for ext in (".arrow", ".npy")},
     )
@@ -132,8 +145,14 @@ def read_shard_info(folder: str | os.PathLike, k: int) -> ShardInfo:
         raise DatabaseError(f"shard manifest {path} is corrupt ({exc})") from exc
 
 
-def shard_done(folder: str | os.PathLike, k: int, *, captions_sha256: str | None = None,
-               model: str | None = None, dims: int | None = None) -> bool:
+def shard_done(
+    folder: str | os.PathLike,
+    k: int,
+    *,
+    captions_sha256: str | None = None,
+    model: str | None = None,
+    dims: int | None = None,
+) -> bool:
     """True if shard ``k`` is finished and intact (files match its ``.json``), and, where given, holds
     exactly these captions and was embedded by this model at these dims. Any mismatch: redo it."""
     try:
@@ -141,8 +160,11 @@ def shard_done(folder: str | os.PathLike, k: int, *, captions_sha256: str | None
         check_files(Path(folder), info.files)
     except DatabaseError:
         return False
-    return ((captions_sha256 is None or info.captions_sha256 == captions_sha256)
-            and (model is None or info.model == model) and (dims is None or info.dims == dims))
+    return (
+        (captions_sha256 is None or info.captions_sha256 == captions_sha256)
+        and (model is None or info.model == model)
+        and (dims is None or info.dims == dims)
+    )
 
 
 def read_shard(folder: str | os.PathLike, k: int, *, mmap: bool = True) -> tuple[list[str], np.ndarray, ShardInfo]:
@@ -159,8 +181,10 @@ def read_shard(folder: str | os.PathLike, k: int, *, mmap: bool = True) -> tuple
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
         raise DatabaseError(f"shard {folder / stem} is unreadable ({exc})") from exc
     if len(captions) != info.count or emb.shape != (info.count, info.dims) or emb.dtype != np.float16:
-        raise DatabaseError(f"shard {folder / stem} is inconsistent: {len(captions)} captions, embeddings "
-                            f"{emb.shape} {emb.dtype}, its manifest says {info.count} x {info.dims} float16")
+        raise DatabaseError(
+            f"shard {folder / stem} is inconsistent: {len(captions)} captions, embeddings "
+            f"{emb.shape} {emb.dtype}, its manifest says {info.count} x {info.dims} float16"
+        )
     return captions, emb, info
 
 
@@ -206,8 +230,10 @@ class ShardSet:
             except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
                 raise DatabaseError(f"shard {stem} is unreadable ({exc})") from exc
             if len(chunks[-1]) != count or self._emb[-1].shape[0] != count or self._emb[-1].dtype != np.float16:
-                raise DatabaseError(f"shard {stem} is inconsistent: {len(chunks[-1])} captions, embeddings "
-                                    f"{self._emb[-1].shape} {self._emb[-1].dtype}, the manifest says {count} rows")
+                raise DatabaseError(
+                    f"shard {stem} is inconsistent: {len(chunks[-1])} captions, embeddings "
+                    f"{self._emb[-1].shape} {self._emb[-1].dtype}, the manifest says {count} rows"
+                )
         dims = {e.shape[1] for e in self._emb}
         if len(dims) > 1:
             raise DatabaseError(f"shards in {self.folder} have different dims {sorted(dims)}")

@@ -74,8 +74,14 @@ class CaptionDatabase:
         self._params = params or manifest.index  # search parameters: the tuned ones unless overridden
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, model: VisionLanguageModel | None = None,
-             verify: str = "small", nprobe: int | None = None) -> CaptionDatabase:
+    def open(
+        cls,
+        path: str | os.PathLike,
+        *,
+        model: VisionLanguageModel | None = None,
+        verify: str = "small",
+        nprobe: int | None = None,
+    ) -> CaptionDatabase:
         """Open a database folder read-only; with ``model``, refuse a database built with another model.
 
         ``verify``: ``"small"`` checksums the smallest files up to ``VERIFY_ON_OPEN_BYTES`` in all (and
@@ -121,15 +127,20 @@ class CaptionDatabase:
     @property
     def embeddings(self) -> np.ndarray:
         """All (N, D) float16 embeddings in one array (copied from the shards: small databases and tests)."""
-        return np.concatenate([emb for _, emb in self.vectors.blocks()]) if self.manifest.count else np.empty(
-            (0, self.embed_dim), np.float16)
+        return (
+            np.concatenate([emb for _, emb in self.vectors.blocks()])
+            if self.manifest.count
+            else np.empty((0, self.embed_dim), np.float16)
+        )
 
     def __len__(self) -> int:
         return self.manifest.count
 
     def __repr__(self) -> str:
-        return (f"CaptionDatabase({str(self.path)!r}, model={self.model_name!r}, count={len(self)}, "
-                f"index={self.manifest.index.get('kind')!r})")
+        return (
+            f"CaptionDatabase({str(self.path)!r}, model={self.model_name!r}, count={len(self)}, "
+            f"index={self.manifest.index.get('kind')!r})"
+        )
 
     def captions(self, ids: Sequence[int] | np.ndarray) -> tuple[str, ...]:
         """The caption texts of rows ``ids``."""

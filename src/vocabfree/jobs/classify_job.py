@@ -39,30 +39,48 @@ class ClassifyImagesTask(ImageTask):
 
     def options(self) -> dict:
         if self.labels:
-            return {"labels": list(self.labels), "templates": str(self.templates),
-                    "descriptions": str(self.descriptions), "calibrate": str(self.calibrate), "top_k": self.top_k}
+            return {
+                "labels": list(self.labels),
+                "templates": str(self.templates),
+                "descriptions": str(self.descriptions),
+                "calibrate": str(self.calibrate),
+                "top_k": self.top_k,
+            }
         return {"db": self.db, "method": self.method, "top_k": self.top_k}
 
     def prepare(self) -> None:
         if self.labels:
             from vocabfree.classify.zero_shot import ZeroShotClassifier
 
-            self.classifier_ = ZeroShotClassifier(self.model_, templates=self.templates,
-                                                  descriptions=self.descriptions, calibrate=self.calibrate,
-                                                  batch_size=self.batch_size).fit(None, self.labels)
+            self.classifier_ = ZeroShotClassifier(
+                self.model_,
+                templates=self.templates,
+                descriptions=self.descriptions,
+                calibrate=self.calibrate,
+                batch_size=self.batch_size,
+            ).fit(None, self.labels)
         else:
             from vocabfree.classify.baselines import make_classifier
             from vocabfree.database.store import CaptionDatabase
 
-            database = CaptionDatabase.open(self.db, model=self.model_) if self.method in (
-                "cased", "closest-caption") else None
+            database = (
+                CaptionDatabase.open(self.db, model=self.model_)
+                if self.method in ("cased", "closest-caption")
+                else None
+            )
             self.classifier_ = make_classifier(self.method, self.model_, database, batch_size=self.batch_size)
 
     def result_schema(self):
         import pyarrow as pa
 
-        return pa.schema([("label", pa.string()), ("score", pa.float32()), ("labels", pa.list_(pa.string())),
-                          ("scores", pa.list_(pa.float32()))])
+        return pa.schema(
+            [
+                ("label", pa.string()),
+                ("score", pa.float32()),
+                ("labels", pa.list_(pa.string())),
+                ("scores", pa.list_(pa.float32())),
+            ]
+        )
 
     def predict(self, images):
         import pyarrow as pa
@@ -71,10 +89,12 @@ class ClassifyImagesTask(ImageTask):
             predictions = self.classifier_.predict_topk(images, k=self.top_k)
         else:
             predictions = self.classifier_.predict(images, top_k=self.top_k)
-        return pa.table({
-            "label": [p.labels[0] for p in predictions],
-            "score": [p.scores[0] for p in predictions],
-            "labels": [list(p.labels) for p in predictions],
-            "scores": [list(p.scores) for p in predictions],
-        }, schema=self.result_schema())
-
+        return pa.table(
+            {
+                "label": [p.labels[0] for p in predictions],
+                "score": [p.scores[0] for p in predictions],
+                "labels": [list(p.labels) for p in predictions],
+                "scores": [list(p.scores) for p in predictions],
+            },
+            schema=self.result_schema(),
+        )

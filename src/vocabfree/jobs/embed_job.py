@@ -91,10 +91,20 @@ class EmbeddingReport:
         return self.captions / self.seconds if self.seconds > 0 else float("nan")
 
 
-def run_embedding(shards_iter: Iterable[tuple[int, Sequence[str]]], model_name: str, out_dir: str | os.PathLike,
-                  engine: str = "ray", address: str | None = None, *, batch_size: int = 256,
-                  concurrency: int | None = None, num_gpus: float | None = None, device: str | None = None,
-                  precision: str | None = None, progress: bool = False) -> EmbeddingReport:
+def run_embedding(
+    shards_iter: Iterable[tuple[int, Sequence[str]]],
+    model_name: str,
+    out_dir: str | os.PathLike,
+    engine: str = "ray",
+    address: str | None = None,
+    *,
+    batch_size: int = 256,
+    concurrency: int | None = None,
+    num_gpus: float | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    progress: bool = False,
+) -> EmbeddingReport:
     """Embed caption shards ``(k, captions)`` (from ``database.shards.caption_shards``) with ``model_name``
     into ``out_dir`` as database shards, on ``engine`` (``local`` or ``ray`` at ``address``). Shards already
     finished there (``shard_done`` with the same captions and model) are skipped. The model is loaded
@@ -120,14 +130,20 @@ def run_embedding(shards_iter: Iterable[tuple[int, Sequence[str]]], model_name: 
     if first is None:
         return EmbeddingReport(0, state["skipped"], 0, time.perf_counter() - started)
     # One task call per shard, as the local build embeds a whole shard with one embed_shard call.
-    config = EngineConfig(engine=engine, address=address, batch_size=max(len(first[1]), state["shard_size"]),
-                          concurrency=concurrency, num_gpus=num_gpus)
+    config = EngineConfig(
+        engine=engine,
+        address=address,
+        batch_size=max(len(first[1]), state["shard_size"]),
+        concurrency=concurrency,
+        num_gpus=num_gpus,
+    )
     task = EmbedCaptionsTask(model_name, batch_size=batch_size, device=device, precision=precision)
     bar = tqdm(desc=f"embed captions ({model_name}, {engine})", unit="cap", disable=not progress, smoothing=0.1)
 
     def on_shard(k: int, table) -> None:
-        write_shard(out_dir, k, table["caption"].to_pylist(), embedding_matrix(table["embedding"]),
-                    {"model": model_name})
+        write_shard(
+            out_dir, k, table["caption"].to_pylist(), embedding_matrix(table["embedding"]), {"model": model_name}
+        )
         state["shards"] += 1
         state["captions"] += table.num_rows
         bar.update(table.num_rows)

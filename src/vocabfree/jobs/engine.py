@@ -71,8 +71,9 @@ class EngineConfig:
 OnShard = Callable[[int, object], None]  # (shard index, pyarrow.Table)
 
 
-def run_shards(task: RowTask, shards: Iterable[tuple[int, Sequence[str]]], on_shard: OnShard,
-               config: EngineConfig | None = None) -> None:
+def run_shards(
+    task: RowTask, shards: Iterable[tuple[int, Sequence[str]]], on_shard: OnShard, config: EngineConfig | None = None
+) -> None:
     """Run ``task`` over ``shards`` (``(k, items)`` pairs) on ``config.engine``; ``on_shard(k, table)`` is
     called in this process once per shard with its rows in item order. Shards given are all processed
     (skipping finished ones is the caller's business)."""
@@ -176,18 +177,28 @@ def _run_ray(task: RowTask, shards, on_shard: OnShard, config: EngineConfig) -> 
         for k, items in shards:  # one block per shard, put in the object store (spilled to disk if large)
             items = _nonempty(k, items)
             expected[k] = len(items)
-            refs.append(ray.put(pa.table({
-                _SHARD: pa.array([k] * len(items), pa.int64()),
-                _POS: pa.array(range(len(items)), pa.int64()),
-                _ITEM: pa.array(items, pa.large_string()),
-            })))
+            refs.append(
+                ray.put(
+                    pa.table(
+                        {
+                            _SHARD: pa.array([k] * len(items), pa.int64()),
+                            _POS: pa.array(range(len(items)), pa.int64()),
+                            _ITEM: pa.array(items, pa.large_string()),
+                        }
+                    )
+                )
+            )
         if not refs:
             return
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the caller shows one bar for the whole job
         dataset = ray.data.from_arrow_refs(refs).map_batches(
-            _RayWorker, fn_constructor_args=(task, config.batch_size), batch_size=config.batch_size,
-            batch_format="pyarrow", **_actor_resources(ray, config))
+            _RayWorker,
+            fn_constructor_args=(task, config.batch_size),
+            batch_size=config.batch_size,
+            batch_format="pyarrow",
+            **_actor_resources(ray, config),
+        )
         parts: dict[int, list] = {}
         counts: dict[int, int] = {}
         try:

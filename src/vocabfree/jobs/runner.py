@@ -62,9 +62,16 @@ class JobReport:
         return self.rows / self.seconds if self.seconds > 0 else float("nan")
 
 
-def run_image_job(task, inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *,
-                  shard_size: int = DEFAULT_SHARD_SIZE, engine: EngineConfig | None = None,
-                  overwrite: bool = False, progress: bool = False) -> JobReport:
+def run_image_job(
+    task,
+    inputs: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    engine: EngineConfig | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> JobReport:
     """Run ``task`` (``ClassifyImagesTask``, ``EmbedImagesTask``, ...) over ``inputs`` into ``output``.
 
     ``task.spec()`` and the inputs are recorded in ``output/_job.json``; rerunning the same job resumes
@@ -82,8 +89,14 @@ def run_image_job(task, inputs: Sequence[str | os.PathLike], output: str | os.Pa
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(items), initial=len(items) - sum(min(shard_size, len(items) - s) for _, s in pending),
-               desc=f"{spec['task']} ({spec['model']})", unit="img", disable=not progress, smoothing=0.1)
+    bar = tqdm(
+        total=len(items),
+        initial=len(items) - sum(min(shard_size, len(items) - s) for _, s in pending),
+        desc=f"{spec['task']} ({spec['model']})",
+        unit="img",
+        disable=not progress,
+        smoothing=0.1,
+    )
 
     def on_shard(k: int, table) -> None:
         sink.write(k, table)
@@ -94,5 +107,12 @@ def run_image_job(task, inputs: Sequence[str | os.PathLike], output: str | os.Pa
     with bar:
         run_shards(task, ((k, items[s : s + shard_size]) for k, s in pending), on_shard, engine)
     sink.finish()
-    return JobReport(Path(output), len(items), len(starts), len(starts) - len(pending), counts["rows"],
-                     counts["errors"], time.perf_counter() - started)
+    return JobReport(
+        Path(output),
+        len(items),
+        len(starts),
+        len(starts) - len(pending),
+        counts["rows"],
+        counts["errors"],
+        time.perf_counter() - started,
+    )

@@ -66,7 +66,8 @@ class ParquetShardSink:
         if changed:
             raise InvalidInputError(
                 f"{self.out} holds the results of another job ({', '.join(changed)} differ): delete it or "
-                "choose another --output")
+                "choose another --output"
+            )
 
     def done(self, k: int, rows: int) -> bool:
         """True if part ``k`` exists with ``rows`` rows and a readable footer."""

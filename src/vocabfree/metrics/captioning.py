@@ -101,9 +101,7 @@ def caption_scores(
     return CaptionScores(b1, b2, b3, b4, meteor_score, float(rouge), float(cider), tuple(notes))
 
 
-def clip_score(
-    image_embeddings: np.ndarray, text_embeddings: np.ndarray, *, w: float = CLIPSCORE_W
-) -> np.ndarray:
+def clip_score(image_embeddings: np.ndarray, text_embeddings: np.ndarray, *, w: float = CLIPSCORE_W) -> np.ndarray:
     """Per-pair CLIPScore ``w * max(cos(image, text), 0)`` of row-aligned embeddings (N, D) -> (N,).
 
     Reference-free: it asks whether the caption fits the image in the aligned space, not whether it matches
@@ -118,9 +116,7 @@ def clip_score(
     return w * np.clip((img * txt).sum(axis=1), 0.0, None)
 
 
-def model_clip_score(
-    model, image_embeddings: np.ndarray, captions: Sequence[str], *, w: float = CLIPSCORE_W
-) -> float:
+def model_clip_score(model, image_embeddings: np.ndarray, captions: Sequence[str], *, w: float = CLIPSCORE_W) -> float:
     """Mean CLIPScore of ``captions`` given precomputed image embeddings of the aligned ``model``."""
     if len(captions) != len(image_embeddings):
         raise InvalidInputError(f"{len(captions)} captions but {len(image_embeddings)} image embeddings")

@@ -9,7 +9,8 @@ from vocabfree.errors import IndexMismatchError, UnknownBackendError
 from vocabfree.models import _registry
 from vocabfree.models.protocol import VisionLanguageModel
 
-DEFAULT_MODEL = "hf:openai/clip-vit-base-patch32"
+DEFAULT_MODEL = "hf:openai/clip-vit-base-patch32"  # what --model means when nothing else says (users have internet)
+OFFLINE_MODEL = "local"  # the model that needs no download: demo, service and training defaults
 HUB_PROBE_TIMEOUT_S = 3.0
 
 
@@ -94,8 +95,9 @@ def model_for_artefact(requested: str | None, recorded: str | None, artefact: st
         return requested or DEFAULT_MODEL
     if requested is None or requested == recorded:
         return recorded
-    raise IndexMismatchError(f"{artefact} was made with model '{recorded}', not '{requested}': "
-                             f"drop --model to use '{recorded}'")
+    raise IndexMismatchError(
+        f"{artefact} was made with model '{recorded}', not '{requested}': drop --model to use '{recorded}'"
+    )
 
 
 def list_models(pattern: str = "*") -> list[_registry.BackendEntry]:

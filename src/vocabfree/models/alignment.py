@@ -54,8 +54,14 @@ CAPTION_TEMPLATES = (  # labels -> captions when training from a labelled CSV
 # -------------------------------------------------------------------------------------- cached features
 
 
-def cached_image_outputs(model: LocalModel, paths: Sequence[str | Path], cache_dir: str | Path | None, *,
-                         batch_size: int = 32, progress: bool = False) -> ImageOutputs:
+def cached_image_outputs(
+    model: LocalModel,
+    paths: Sequence[str | Path],
+    cache_dir: str | Path | None,
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> ImageOutputs:
     """Classifier outputs of ``paths``, cached (resumable, chunked) under ``cache_dir``; None disables caching.
 
     The key covers the encoder (arch, input size, precision) and the paths, so a cache never serves other
@@ -84,8 +90,9 @@ class PairData:
     source: str = ""  # where the pairs came from, for the model card
 
 
-def read_pairs(csv_path: str | Path, *, split: str | None = None,
-               templates: Sequence[str] = CAPTION_TEMPLATES) -> PairData:
+def read_pairs(
+    csv_path: str | Path, *, split: str | None = None, templates: Sequence[str] = CAPTION_TEMPLATES
+) -> PairData:
     """Pairs from a ``path,caption[,split]`` CSV, or from a ``path,label`` CSV (each label written into every
     template). Paths are relative to the CSV's folder. ``split`` keeps only rows of that split."""
     csv_path = Path(csv_path)
@@ -131,14 +138,21 @@ class PairFeatures:
             raise InvalidInputError("PairFeatures arrays are not row-aligned")
 
 
-def pair_features(model: LocalModel, pairs: PairData, cache_dir: str | Path | None, *,
-                  progress: bool = False) -> PairFeatures:
+def pair_features(
+    model: LocalModel, pairs: PairData, cache_dir: str | Path | None, *, progress: bool = False
+) -> PairFeatures:
     """Encode the pairs once with the frozen encoders (images and caption embeddings cached on disk)."""
     outputs = cached_image_outputs(model, pairs.paths, cache_dir, progress=progress)
     captions = list(pairs.captions)
-    raw = cached_encode(lambda chunk: model.raw_text_embeddings(list(chunk)), captions, cache_dir,
-                        cache_key("text", model.text_encoder.name, captions), chunk_size=2048,
-                        progress=progress, desc="encode captions")
+    raw = cached_encode(
+        lambda chunk: model.raw_text_embeddings(list(chunk)),
+        captions,
+        cache_dir,
+        cache_key("text", model.text_encoder.name, captions),
+        chunk_size=2048,
+        progress=progress,
+        desc="encode captions",
+    )
     text = model.embed_raw_texts(raw)
     return PairFeatures(model.conse_from_outputs(outputs), outputs.pooled, text, pairs.image_of_caption)
 
@@ -179,7 +193,9 @@ class HeadNet(nn.Module):
             self.image = nn.Sequential(nn.Linear(FEATURE_DIM, config.text_dim))
         else:
             self.image = nn.Sequential(
-                nn.Linear(FEATURE_DIM, config.hidden_dim), nn.GELU(), nn.Dropout(config.dropout),
+                nn.Linear(FEATURE_DIM, config.hidden_dim),
+                nn.GELU(),
+                nn.Dropout(config.dropout),
                 nn.Linear(config.hidden_dim, config.text_dim),
             )
         if config.residual:  # start exactly at ConSE
@@ -225,8 +241,9 @@ class AlignmentHead:
     def embed_images(self, conse: np.ndarray, pooled: np.ndarray) -> np.ndarray:
         """(N, D) ConSE + (N, 1280) pooled -> (N, D) aligned image embeddings, normalised."""
         with torch.inference_mode():
-            out = self.net.encode_image(torch.from_numpy(np.asarray(conse, np.float32)),
-                                        torch.from_numpy(np.asarray(pooled, np.float32)))
+            out = self.net.encode_image(
+                torch.from_numpy(np.asarray(conse, np.float32)), torch.from_numpy(np.asarray(pooled, np.float32))
+            )
         return l2_normalize(out.numpy())
 
     def embed_texts(self, text: np.ndarray) -> np.ndarray:
@@ -312,8 +329,9 @@ def _torch_threads(n: int):
         torch.set_num_threads(previous)
 
 
-def retrieval_recall(image: np.ndarray, text: np.ndarray, image_of_text: np.ndarray,
-                     ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+def retrieval_recall(
+    image: np.ndarray, text: np.ndarray, image_of_text: np.ndarray, ks: Sequence[int] = (1, 5)
+) -> dict[str, float]:
     """Recall@k (in %) for text->image and image->text retrieval; an image hit counts any of its captions."""
     sim = np.asarray(text, np.float32) @ np.asarray(image, np.float32).T  # (K, M)
     return recall_from_scores(sim, image_of_text, ks)
@@ -350,9 +368,14 @@ def _evaluate(net: HeadNet, data: PairFeatures) -> dict[str, float]:
     return {"loss": loss, **retrieval_recall(img.numpy(), txt.numpy(), data.image_of_text)}
 
 
-def train_head(train: PairFeatures, val: PairFeatures | None = None, *, config: HeadConfig = HeadConfig(),
-               train_config: TrainConfig = TrainConfig(),
-               on_epoch: Callable[[int, dict], None] | None = None) -> tuple[AlignmentHead, dict]:
+def train_head(
+    train: PairFeatures,
+    val: PairFeatures | None = None,
+    *,
+    config: HeadConfig = HeadConfig(),
+    train_config: TrainConfig = TrainConfig(),
+    on_epoch: Callable[[int, dict], None] | None = None,
+) -> tuple[AlignmentHead, dict]:
     """Train a head with symmetric InfoNCE; returns it and a history (per-epoch losses and val metrics).
 
     Seeded end to end (init, caption choice, batch order). Each epoch visits every image once, paired with a
@@ -366,8 +389,13 @@ def train_head(train: PairFeatures, val: PairFeatures | None = None, *, config: 
         return _train(train, val, config, train_config, on_epoch)
 
 
-def _train(train: PairFeatures, val: PairFeatures | None, config: HeadConfig, train_config: TrainConfig,
-           on_epoch: Callable[[int, dict], None] | None) -> tuple[AlignmentHead, dict]:
+def _train(
+    train: PairFeatures,
+    val: PairFeatures | None,
+    config: HeadConfig,
+    train_config: TrainConfig,
+    on_epoch: Callable[[int, dict], None] | None,
+) -> tuple[AlignmentHead, dict]:
     torch.manual_seed(train_config.seed)
     rng = np.random.default_rng(train_config.seed)
     net = HeadNet(config, train_config.init_temperature)
@@ -376,8 +404,7 @@ def _train(train: PairFeatures, val: PairFeatures | None, config: HeadConfig, tr
     usable = np.asarray([i for i, c in enumerate(captions_of) if len(c)])
     steps_per_epoch = math.ceil(len(usable) / train_config.batch_size)
     total = steps_per_epoch * train_config.epochs
-    sched = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=train_config.lr, total_steps=max(total, 1),
-                                                pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=train_config.lr, total_steps=max(total, 1), pct_start=0.1)
     conse, pooled, text = (torch.from_numpy(np.asarray(a, np.float32)) for a in (train.conse, train.pooled, train.text))
     history: list[dict] = []
     if val is not None:
@@ -417,8 +444,12 @@ def _train(train: PairFeatures, val: PairFeatures | None, config: HeadConfig, tr
 def summarise_history(history: list[dict]) -> dict:
     """The loss curve in a few numbers (for the model card): first/last/min train loss, best val epoch."""
     train = [r["train_loss"] for r in history if r.get("train_loss") is not None]
-    summary = {"epochs": len(train), "train_loss_first": train[0] if train else None,
-               "train_loss_last": train[-1] if train else None, "train_loss_min": min(train) if train else None}
+    summary = {
+        "epochs": len(train),
+        "train_loss_first": train[0] if train else None,
+        "train_loss_last": train[-1] if train else None,
+        "train_loss_min": min(train) if train else None,
+    }
     val = [r for r in history if "val_mean_recall" in r]
     if val:
         best = max(val, key=lambda r: r["val_mean_recall"])
@@ -452,8 +483,7 @@ def _has_split_column(path: Path) -> bool:
         return "split" in (csv.DictReader(handle).fieldnames or ())
 
 
-def align(config: AlignConfig, *, progress: bool = False,
-          on_epoch: Callable[[int, dict], None] | None = None) -> dict:
+def align(config: AlignConfig, *, progress: bool = False, on_epoch: Callable[[int, dict], None] | None = None) -> dict:
     """Train a head on frozen EfficientNet-Lite + MiniLM features, save it with its model card; returns the card."""
     from vocabfree.models.local import build_local
 
@@ -476,14 +506,20 @@ def align(config: AlignConfig, *, progress: bool = False,
     head.card = {
         "name": Path(config.out).name,
         "backend": f"local ({config.head.arch} + all-MiniLM-L6-v2, ConSE T={config.head.conse.top_t})",
-        "training_data": {"train": train_pairs.source, "train_images": len(train_pairs.paths),
-                          "train_captions": len(train_pairs.captions),
-                          "val": val_pairs.source if val_pairs else None,
-                          "val_images": len(val_pairs.paths) if val_pairs else 0},
+        "training_data": {
+            "train": train_pairs.source,
+            "train_images": len(train_pairs.paths),
+            "train_captions": len(train_pairs.captions),
+            "val": val_pairs.source if val_pairs else None,
+            "val_images": len(val_pairs.paths) if val_pairs else 0,
+        },
         "train_config": asdict(config.train),
         "loss_curve": summarise_history(history),
-        "metrics": {"val": history[-1] if val is None else max(
-            (r for r in history if "val_mean_recall" in r), key=lambda r: r["val_mean_recall"])},
+        "metrics": {
+            "val": history[-1]
+            if val is None
+            else max((r for r in history if "val_mean_recall" in r), key=lambda r: r["val_mean_recall"])
+        },
         "precision": model.image_encoder.runtime.precision,
         "notes": config.notes,
     }

@@ -70,8 +70,15 @@ def output_fingerprint(encode: Callable[[Sequence], np.ndarray]) -> str:
     return cache_key(np.round(out, 3).tobytes())
 
 
-def encode_images_cached(model, paths: Sequence[str | Path], cache_dir: str | Path | None, *,
-                         batch_size: int = 32, progress: bool = False, features: str = "embedding") -> np.ndarray:
+def encode_images_cached(
+    model,
+    paths: Sequence[str | Path],
+    cache_dir: str | Path | None,
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
+    features: str = "embedding",
+) -> np.ndarray:
     """Image embeddings (or backbone features with ``features='backbone'``) of ``paths``, resumable."""
     encode_fn = model.encode_images if features == "embedding" else model.encode_image_features
     key = ""
@@ -79,5 +86,9 @@ def encode_images_cached(model, paths: Sequence[str | Path], cache_dir: str | Pa
         key = cache_key(model.name, features, output_fingerprint(encode_fn), [str(p) for p in paths])
     return cached_encode(
         lambda chunk: encode_fn(list(chunk), batch_size=batch_size),
-        list(paths), cache_dir, key, progress=progress, desc=f"encode images ({model.name})",
+        list(paths),
+        cache_dir,
+        key,
+        progress=progress,
+        desc=f"encode images ({model.name})",
     )

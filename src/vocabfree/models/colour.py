@@ -90,8 +90,19 @@ def hsv_colours(hsv: np.ndarray) -> np.ndarray:
     magenta = chromatic & (hue >= 290) & (hue < 340)
     pale = (red | purple) & (sat < 0.5) & (val > 0.7)  # pale reds and purples read as pink
     brown = (red | orange) & (val < 0.55)  # dark oranges and reds read as brown
-    masks = (black, white, achromatic & ~white, red & ~pale & ~brown, orange & ~brown, yellow, green, blue,
-             purple & ~pale, magenta | pale, brown)
+    masks = (
+        black,
+        white,
+        achromatic & ~white,
+        red & ~pale & ~brown,
+        orange & ~brown,
+        yellow,
+        green,
+        blue,
+        purple & ~pale,
+        magenta | pale,
+        brown,
+    )
     weight = (0.3 + sat) * _centre_weights(hsv.shape[1])
     shares = np.stack([(mask * weight).sum(axis=(1, 2)) for mask in masks], axis=1)
     return (shares / np.maximum(shares.sum(axis=1, keepdims=True), 1e-12)).astype(np.float32)

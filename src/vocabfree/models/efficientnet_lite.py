@@ -118,13 +118,20 @@ class EfficientNetLiteEncoder:
                 out = self.net._fc(feats)  # (B, 1000)
         return feats, out, [p[1] for p in prepared]
 
-    def forward(self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False,
-                workers: int | None = None) -> ImageOutputs:
+    def forward(
+        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False, workers: int | None = None
+    ) -> ImageOutputs:
         """Classifier outputs of ``images`` in input order; decoding runs in ``workers`` threads
         (``pipeline.default_workers``) while the network runs. A bad input raises ``ImageLoadError``."""
         workers = default_workers(self.runtime.device) if workers is None else workers
-        chunks = prepared_batches(images, self.prepare, batch_size=batch_size, workers=workers, progress=progress,
-                                  desc=f"encode images ({self.cfg.arch})")
+        chunks = prepared_batches(
+            images,
+            self.prepare,
+            batch_size=batch_size,
+            workers=workers,
+            progress=progress,
+            desc=f"encode images ({self.cfg.arch})",
+        )
 
         def fetch(result):
             feats, out, thumbs = result
@@ -167,8 +174,11 @@ def _conv_bn_pairs(net) -> list[tuple[str, str, object]]:
     ``efficientnet_lite_pytorch.EfficientNet``: the stem, each block's expand/depthwise/project, the head."""
     pairs = [("_conv_stem", "_bn0", net), ("_conv_head", "_bn1", net)]
     for block in net._blocks:
-        pairs += [(c, b, block) for c, b in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
-                                             ("_project_conv", "_bn2")) if hasattr(block, c)]
+        pairs += [
+            (c, b, block)
+            for c, b in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
+            if hasattr(block, c)
+        ]
     return pairs
 
 

@@ -74,19 +74,25 @@ class HFVisionLanguageModel:
                 return _features(self.model.get_image_features(pixel_values=pixels))
 
     def encode_images(
-        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False,
+        self,
+        images: Sequence[ImageInput],
+        *,
+        batch_size: int = 32,
+        progress: bool = False,
         workers: int | None = None,
     ) -> np.ndarray:
         """L2-normalised image embeddings (N, D), in input order; ``workers`` decode threads (default
         ``pipeline.default_workers``; 0 decodes in this thread). A bad input raises ``ImageLoadError``."""
         workers = default_workers(self.runtime.device) if workers is None else workers
-        chunks = prepared_batches(images, self.prepare_image, batch_size=batch_size, workers=workers,
-                                  progress=progress, desc="encode images")
+        chunks = prepared_batches(
+            images, self.prepare_image, batch_size=batch_size, workers=workers, progress=progress, desc="encode images"
+        )
         out = lagged_outputs(chunks, self.image_features, lambda t: t.float().cpu().numpy())
         return l2_normalize(np.concatenate([np.zeros((0, self.embed_dim), np.float32), *out]))
 
-    def encode_texts(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False,
-                     token_budget: int | None = None) -> np.ndarray:
+    def encode_texts(
+        self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False, token_budget: int | None = None
+    ) -> np.ndarray:
         """L2-normalised text embeddings (N, D) in input order; ``token_budget`` caps padded tokens per batch
         (default ``batch_size`` x 32)."""
         import torch
@@ -105,8 +111,9 @@ class HFVisionLanguageModel:
         bar = tqdm(total=len(texts), desc="encode texts", unit="text", disable=not progress, leave=False)
 
         def forward(indices):
-            batch = self.tokenizer.pad({k: [encoded[k][i] for i in indices] for k in keys}, return_tensors="pt",
-                                       **padding)
+            batch = self.tokenizer.pad(
+                {k: [encoded[k][i] for i in indices] for k in keys}, return_tensors="pt", **padding
+            )
             batch = {k: v.to(self.runtime.device, non_blocking=True) for k, v in batch.items()}
             with torch.inference_mode(), self.runtime.autocast():
                 feats = _features(self.model.get_text_features(**batch))
@@ -121,8 +128,14 @@ class HFVisionLanguageModel:
 
 
 @register_backend("hf:", "any Hugging Face CLIP/SigLIP checkpoint: hf:<hub id> or hf:<local directory>")
-def create_hf(model_id: str, device: str | None = None, precision: Precision = "auto",
-              fast_forward: bool | None = None, compile: bool | None = None, **_: object):  # noqa: A002
+def create_hf(
+    model_id: str,
+    device: str | None = None,
+    precision: Precision = "auto",
+    fast_forward: bool | None = None,
+    compile: bool | None = None,
+    **_: object,
+):  # noqa: A002
     """Load a dual encoder; ``fast_forward=False`` (or ``VOCABFREE_FAST_FORWARD=0``) keeps the weights in fp32
     and lets autocast cast them per batch, as before (same outputs, slower). ``compile=True`` (or
     ``VOCABFREE_COMPILE=1``) runs the image tower through ``torch.compile``: faster for long jobs, after a

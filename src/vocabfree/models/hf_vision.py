@@ -63,8 +63,9 @@ class HFVisionModel:
         )
 
 
-def create_hf_vision(model_id: str, device: str | None = None, precision: Precision = "auto", model=None,
-                     **_: object) -> HFVisionModel:
+def create_hf_vision(
+    model_id: str, device: str | None = None, precision: Precision = "auto", model=None, **_: object
+) -> HFVisionModel:
     """Load a vision backbone (or wrap an already loaded ``model``) with its image processor."""
     from transformers import AutoImageProcessor, AutoModel
     from transformers.utils import logging as hf_logging

@@ -80,8 +80,9 @@ def class_text_embeddings(encode_texts, config: ConseConfig) -> np.ndarray:
     return l2_normalize(summed)
 
 
-def conse_embed(logits: np.ndarray, class_emb: np.ndarray, top_t: int, center: np.ndarray | None = None,
-                temperature: float = 1.0) -> np.ndarray:
+def conse_embed(
+    logits: np.ndarray, class_emb: np.ndarray, top_t: int, center: np.ndarray | None = None, temperature: float = 1.0
+) -> np.ndarray:
     """ConSE: normalised sum over each row's top-T classes of p(class) x class embedding. (N, D).
 
     Probabilities come from a softmax over all classes, so confident images keep a dominant class and unsure
@@ -144,7 +145,11 @@ class LocalModel:
         return self.image_encoder.image_size
 
     def image_outputs(
-        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False,
+        self,
+        images: Sequence[ImageInput],
+        *,
+        batch_size: int = 32,
+        progress: bool = False,
         workers: int | None = None,
     ) -> ImageOutputs:
         """Run the classifier once: pooled features, logits and colour shares."""
@@ -170,7 +175,11 @@ class LocalModel:
         return l2_normalize(np.hstack([emb, scaled]).astype(np.float32))
 
     def encode_images(
-        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False,
+        self,
+        images: Sequence[ImageInput],
+        *,
+        batch_size: int = 32,
+        progress: bool = False,
         workers: int | None = None,
     ) -> np.ndarray:
         outputs = self.image_outputs(images, batch_size=batch_size, progress=progress, workers=workers)
@@ -273,20 +282,32 @@ COLOUR_WEIGHT = 0.2
 
 
 @register_backend("local", "EfficientNet-Lite2 + MiniLM: ConSE + colour channel, WordNet label descriptions (offline)")
-def create_local(
-    device: str | None = None, precision: Precision = "auto", top_t: int = 10, **_: object
-) -> LocalModel:
+def create_local(device: str | None = None, precision: Precision = "auto", top_t: int = 10, **_: object) -> LocalModel:
     conse = dataclasses.replace(TUNED_CONSE, top_t=top_t)
-    return build_local("lite2", conse=conse, name="local", device=device, precision=precision,
-                       colour_weight=COLOUR_WEIGHT, label_descriptions="wordnet")
+    return build_local(
+        "lite2",
+        conse=conse,
+        name="local",
+        device=device,
+        precision=precision,
+        colour_weight=COLOUR_WEIGHT,
+        label_descriptions="wordnet",
+    )
 
 
 @register_backend("local-head", "EfficientNet-Lite2 + MiniLM, ConSE + shipped alignment head (best for retrieval)")
 def create_local_head(device: str | None = None, precision: Precision = "auto", **_: object) -> LocalModel:
     head = _load_shipped_head()
     cfg = head.config
-    return build_local(cfg.arch, conse=cfg.conse, head=head, name="local-head", device=device, precision=precision,
-                       label_descriptions="wordnet")
+    return build_local(
+        cfg.arch,
+        conse=cfg.conse,
+        head=head,
+        name="local-head",
+        device=device,
+        precision=precision,
+        label_descriptions="wordnet",
+    )
 
 
 @register_backend("local-conse", "EfficientNet-Lite2 + MiniLM joined by ConSE, no training (offline)")

@@ -85,8 +85,9 @@ class HFImageTransform:
 
         batch = batch.to(device, non_blocking=True)
         mul = torch.tensor([self.scale / s for s in self.std], dtype=torch.float32, device=batch.device)
-        add = torch.tensor([-m / s for m, s in zip(self.mean, self.std, strict=True)], dtype=torch.float32,
-                           device=batch.device)
+        add = torch.tensor(
+            [-m / s for m, s in zip(self.mean, self.std, strict=True)], dtype=torch.float32, device=batch.device
+        )
         pixels = batch.permute(0, 3, 1, 2).float()
         return torch.addcmul(add.view(1, 3, 1, 1), pixels, mul.view(1, 3, 1, 1)).contiguous()
 

@@ -7,7 +7,7 @@ offline ``local`` model and the ``test-tiny`` backend are interchangeable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -31,9 +31,64 @@ class VisionLanguageModel(Protocol):
         self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False
     ) -> np.ndarray: ...
 
-    def encode_texts(
-        self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False
-    ) -> np.ndarray: ...
+    def encode_texts(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray: ...
+
+
+# Optional capabilities. A backend offers one by having the member; tasks ask with ``capability(model, Kind)``
+# (one isinstance check against the protocol) instead of probing names with getattr/hasattr.
+
+
+@runtime_checkable
+class ImageFeatures(Protocol):
+    """Pooled backbone features, richer than the aligned embedding (``local``: EfficientNet's 1280-d vector):
+    the better input for linear probes and caption decoders."""
+
+    def encode_image_features(
+        self, images: Sequence[ImageInput], *, batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray: ...  # (N, F) float32, L2-normalised
+
+
+@runtime_checkable
+class ImageTokens(Protocol):
+    """Its own token sequence per image, for models that ``vocabfree.models.tokens`` cannot read generically."""
+
+    def encode_image_tokens(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        layer: int = -1,
+        keep_cls: bool = True,
+        batch_size: int = 32,
+        progress: bool = False,
+    ) -> np.ndarray: ...  # (N, T, D) float32
+
+
+@runtime_checkable
+class LabelDescriptions(Protocol):
+    """The label descriptions zero-shot uses by default (``descriptions="auto"``): a source name such as
+    ``"wordnet"``, or None for none."""
+
+    label_descriptions: str | None
+
+
+@runtime_checkable
+class ReferenceImages(Protocol):
+    """Embeddings of reference images that zero-shot calibration measures label scores against."""
+
+    def reference_image_embeddings(self) -> np.ndarray | None: ...  # (R, D) float32, or None
+
+
+C = TypeVar("C")
+
+
+def capability(model: object, kind: type[C]) -> C | None:
+    """``model`` as the capability ``kind`` (one of the protocols above) if it offers it, else None::
+
+    features = capability(model, ImageFeatures)
+    if features is not None:
+        x = features.encode_image_features(images)
+    """
+    return model if isinstance(model, kind) else None  # type: ignore[return-value]
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:

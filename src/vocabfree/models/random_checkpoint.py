@@ -13,30 +13,83 @@ from pathlib import Path
 ARCHITECTURES = {
     # transformers' CLIPConfig defaults are openai/clip-vit-base-patch32's architecture.
     "clip-vit-b32": {"family": "clip", "text": {}, "vision": {}, "projection_dim": 512, "image_size": 224},
-    "siglip-base-p16-224": {"family": "siglip", "text": {"max_position_embeddings": 64}, "vision": {},
-                            "projection_dim": None, "image_size": 224},
+    "siglip-base-p16-224": {
+        "family": "siglip",
+        "text": {"max_position_embeddings": 64},
+        "vision": {},
+        "projection_dim": None,
+        "image_size": 224,
+    },
     "tiny-clip": {
         "family": "clip",
-        "text": dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
-                     max_position_embeddings=32),
-        "vision": dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
-                       image_size=32, patch_size=8),
-        "projection_dim": 16, "image_size": 32,
+        "text": dict(
+            hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=32
+        ),
+        "vision": dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            image_size=32,
+            patch_size=8,
+        ),
+        "projection_dim": 16,
+        "image_size": 32,
     },
     "tiny-siglip": {
         "family": "siglip",
-        "text": dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
-                     max_position_embeddings=16),
-        "vision": dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
-                       image_size=32, patch_size=8),
-        "projection_dim": None, "image_size": 32,
+        "text": dict(
+            hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=16
+        ),
+        "vision": dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            image_size=32,
+            patch_size=8,
+        ),
+        "projection_dim": None,
+        "image_size": 32,
     },
 }
 
 _WORDS = (
-    "a", "an", "the", "of", "photo", "picture", "image", "small", "large", "dog", "cat", "car", "bird",
-    "plane", "ship", "truck", "horse", "red", "green", "blue", "flower", "tree", "house", "person", "man",
-    "woman", "child", "in", "on", "with", "and", "is", "are", "sitting", "standing",
+    "a",
+    "an",
+    "the",
+    "of",
+    "photo",
+    "picture",
+    "image",
+    "small",
+    "large",
+    "dog",
+    "cat",
+    "car",
+    "bird",
+    "plane",
+    "ship",
+    "truck",
+    "horse",
+    "red",
+    "green",
+    "blue",
+    "flower",
+    "tree",
+    "house",
+    "person",
+    "man",
+    "woman",
+    "child",
+    "in",
+    "on",
+    "with",
+    "and",
+    "is",
+    "are",
+    "sitting",
+    "standing",
 )
 
 
@@ -52,8 +105,14 @@ def build_word_tokenizer(vocab_size: int, model_max_length: int):
     tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<bos>",
-                                   eos_token="<eos>", model_max_length=model_max_length)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        model_max_length=model_max_length,
+    )
 
 
 def save_random_checkpoint(out_dir: str | Path, arch: str = "clip-vit-b32", seed: int = 0) -> Path:
@@ -76,8 +135,9 @@ def save_random_checkpoint(out_dir: str | Path, arch: str = "clip-vit-b32", seed
     vocab_size = text.setdefault("vocab_size", 49408 if spec["family"] == "clip" else 32000)
     max_len = text.get("max_position_embeddings", 77 if spec["family"] == "clip" else 64)
     tokenizer = build_word_tokenizer(vocab_size, max_len)
-    text.update(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id)
+    text.update(
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
+    )
     size = spec["image_size"]
     if spec["family"] == "clip":
         config = CLIPConfig(text_config=text, vision_config=spec["vision"], projection_dim=spec["projection_dim"])

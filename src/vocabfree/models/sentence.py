@@ -69,15 +69,17 @@ class SentenceEncoder:
         if self._fast is not None and fast_forward():
             cast_matmul_weights(self._fast[0], self.runtime)  # the fast path always runs under autocast
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False,
-               token_budget: int | None = None) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False, token_budget: int | None = None
+    ) -> np.ndarray:
         """Embed ``texts`` in input order; ``token_budget`` caps padded tokens per batch
         (default: ``pipeline.default_token_budget``)."""
         if len(texts) == 0:
             return np.zeros((0, self.dim), np.float32)
         if self._fast is None:
-            emb = self._model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
-                                     convert_to_numpy=True)
+            emb = self._model.encode(
+                list(texts), batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True
+            )
             return l2_normalize(emb)
         budget = token_budget or default_token_budget(batch_size, self.runtime.device)
         return self._encode_fast(list(texts), budget, progress)
@@ -111,8 +113,9 @@ class SentenceEncoder:
 
 
 @lru_cache(maxsize=4)
-def load_sentence_encoder(name_or_path: str | None = None, device: str | None = None,
-                          precision: Precision = "fp32") -> SentenceEncoder:
+def load_sentence_encoder(
+    name_or_path: str | None = None, device: str | None = None, precision: Precision = "fp32"
+) -> SentenceEncoder:
     """Load (once per process) a sentence-transformers model; default all-MiniLM-L6-v2, offline if packaged.
 
     fp32 by default, so metrics computed with it do not depend on the CPU; the ``local`` backend passes its

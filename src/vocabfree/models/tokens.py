@@ -121,7 +121,12 @@ def _lite_tokens(encoder, images, layer, keep_cls, batch_size, progress) -> np.n
 
 
 def encode_image_tokens(
-    model, images: Sequence[ImageInput], *, layer: int = -1, keep_cls: bool = True, batch_size: int = 32,
+    model,
+    images: Sequence[ImageInput],
+    *,
+    layer: int = -1,
+    keep_cls: bool = True,
+    batch_size: int = 32,
     progress: bool = False,
 ) -> np.ndarray:
     """The token sequence of each image: float32 (N, T, D). See the module docstring for ``layer``/``keep_cls``.
@@ -132,8 +137,9 @@ def encode_image_tokens(
     """
     images = list(images)
     if hasattr(model, "encode_image_tokens"):
-        out = model.encode_image_tokens(images, layer=layer, keep_cls=keep_cls, batch_size=batch_size,
-                                        progress=progress)
+        out = model.encode_image_tokens(
+            images, layer=layer, keep_cls=keep_cls, batch_size=batch_size, progress=progress
+        )
     elif hasattr(model, "image_encoder") and hasattr(model.image_encoder, "net"):  # local EfficientNet-Lite
         if not images:
             return np.zeros((0, 0, 0), np.float32)
@@ -163,8 +169,15 @@ def _token_folder(model, cache_dir, layer: int, keep_cls: bool, encode) -> Path:
 
 
 def cached_image_tokens(
-    model, paths: Sequence[str | Path], cache_dir: str | Path | None, *, layer: int = -1, keep_cls: bool = True,
-    batch_size: int = 32, chunk_size: int = 256, progress: bool = False,
+    model,
+    paths: Sequence[str | Path],
+    cache_dir: str | Path | None,
+    *,
+    layer: int = -1,
+    keep_cls: bool = True,
+    batch_size: int = 32,
+    chunk_size: int = 256,
+    progress: bool = False,
 ) -> np.ndarray:
     """Tokens (N, T, D) of image files as **float16**, cached on disk per image path (resumable).
 

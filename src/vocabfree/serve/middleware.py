@@ -73,8 +73,9 @@ class ApiKeyMiddleware:
         key = presented_key(dict(scope["headers"]))
         if key is None or not key_matches(key, self.keys):
             detail = (
-                "invalid API key" if key is not None else "this server needs an API key: send 'Authorization: "
-                "Bearer KEY' or 'X-API-Key: KEY'"
+                "invalid API key"
+                if key is not None
+                else "this server needs an API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
             )
             headers = {"WWW-Authenticate": 'Bearer realm="vocabfree"', "Connection": "close"}
             await send_json(send, 401, "unauthorized", detail, headers)

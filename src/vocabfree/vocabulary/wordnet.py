@@ -41,8 +41,12 @@ def find_wordnet_dir(path: str | os.PathLike | None = None) -> Path:
         candidates.append(Path(path))
     else:
         candidates += [Path(p) for p in CANDIDATE_DIRS]
-        nltk_roots = [os.environ.get("NLTK_DATA", ""), str(Path.home() / "nltk_data"), "/usr/share/nltk_data",
-                      "/usr/local/share/nltk_data"]
+        nltk_roots = [
+            os.environ.get("NLTK_DATA", ""),
+            str(Path.home() / "nltk_data"),
+            "/usr/share/nltk_data",
+            "/usr/local/share/nltk_data",
+        ]
         candidates += [Path(r) / "corpora" / "wordnet" for r in nltk_roots if r]
     for folder in candidates:
         if (folder / "index.noun").is_file() and (folder / "data.noun").is_file():
@@ -74,7 +78,7 @@ def read_index(folder: Path, pos: str) -> Iterator[IndexEntry]:
             fields = line.split()
             p_cnt = int(fields[3])
             sense_cnt, tagsense_cnt = int(fields[4 + p_cnt]), int(fields[5 + p_cnt])
-            offsets = tuple(int(f) for f in fields[6 + p_cnt: 6 + p_cnt + sense_cnt])
+            offsets = tuple(int(f) for f in fields[6 + p_cnt : 6 + p_cnt + sense_cnt])
             yield IndexEntry(fields[0], pos, sense_cnt, tagsense_cnt, offsets)
 
 
@@ -102,9 +106,7 @@ def read_synsets(folder: Path, pos: str = "noun") -> Iterator[Synset]:
             at = 4 + 2 * w_cnt
             p_cnt = int(fields[at])
             hypernyms = tuple(
-                int(fields[at + 1 + 4 * i + 1])
-                for i in range(p_cnt)
-                if fields[at + 1 + 4 * i] in ("@", "@i")
+                int(fields[at + 1 + 4 * i + 1]) for i in range(p_cnt) if fields[at + 1 + 4 * i] in ("@", "@i")
             )
             definition = _EXAMPLES.split(gloss, maxsplit=1)[0].strip().rstrip(";").strip()
             yield Synset(int(fields[0]), pos, lemmas, definition, hypernyms)

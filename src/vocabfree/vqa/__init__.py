@@ -11,5 +11,15 @@ from vocabfree.vqa.baselines import ConstantAnswer, PrefixPrior
 from vocabfree.vqa.data import VQAQuestion, read_questions
 from vocabfree.vqa.scoring import VQAScores, normalize_answer, score_predictions, vqa_score
 
-__all__ = ["ConstantAnswer", "PrefixPrior", "VQAAnswer", "VQAModel", "VQAQuestion", "VQAScores",
-           "normalize_answer", "read_questions", "score_predictions", "vqa_score"]
+__all__ = [
+    "ConstantAnswer",
+    "PrefixPrior",
+    "VQAAnswer",
+    "VQAModel",
+    "VQAQuestion",
+    "VQAScores",
+    "normalize_answer",
+    "read_questions",
+    "score_predictions",
+    "vqa_score",
+]

@@ -41,8 +41,14 @@ def prompt_ids(tokenizer, question: str, max_text: int, max_answer: int) -> list
 
 
 def generate_answers(
-    generator: VQAGenerator, tokenizer, tokens: np.ndarray, questions: Sequence[str], *, blind: bool = False,
-    batch_size: int = 64, max_answer_tokens: int = 6,
+    generator: VQAGenerator,
+    tokenizer,
+    tokens: np.ndarray,
+    questions: Sequence[str],
+    *,
+    blind: bool = False,
+    batch_size: int = 64,
+    max_answer_tokens: int = 6,
 ) -> list[str]:
     """Answers for pooled image tokens ``tokens`` (N, T, D) and their questions, greedy, in order."""
     if len(tokens) != len(questions):
@@ -55,8 +61,9 @@ def generate_answers(
         if blind:
             chunk = torch.zeros_like(chunk)
         prompts = [prompt_ids(tokenizer, q, max_text, max_answer_tokens) for q in questions[start : start + batch_size]]
-        ids = generator.generate(chunk, prompts, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id,
-                                 max_new_tokens=max_answer_tokens)
+        ids = generator.generate(
+            chunk, prompts, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, max_new_tokens=max_answer_tokens
+        )
         # a continuation piece generated first decodes as "##x"; the word it continues is absent, keep "x"
         out.extend(tokenizer.decode(row).replace("##", "").strip() for row in ids)
     return out
@@ -65,8 +72,16 @@ def generate_answers(
 class VQAModel:
     """A trained answer generator with the image model whose tokens it reads."""
 
-    def __init__(self, generator: VQAGenerator, tokenizer, image_model, spec: TokenSpec, pool_grid: int | None,
-                 *, name: str = "vqa"):
+    def __init__(
+        self,
+        generator: VQAGenerator,
+        tokenizer,
+        image_model,
+        spec: TokenSpec,
+        pool_grid: int | None,
+        *,
+        name: str = "vqa",
+    ):
         self.generator = generator.eval()
         self.tokenizer = tokenizer
         self.image_model = image_model
@@ -84,34 +99,45 @@ class VQAModel:
 
         folder = Path(checkpoint) if checkpoint is not None else SHIPPED
         if checkpoint is None and not (folder / ckpt.CONFIG_FILE).is_file():
-            raise MissingDependencyError(f"the shipped VQA model is missing from {folder}; reinstall vocabfree "
-                                         "or pass --checkpoint DIR")
+            raise MissingDependencyError(
+                f"the shipped VQA model is missing from {folder}; reinstall vocabfree or pass --checkpoint DIR"
+            )
         meta = ckpt.read_meta(folder)
         spec = TokenSpec(**meta["tokens"])
         if image_model is None:
             image_model = load_model(spec.image_model, device=device)
         elif image_model.name != spec.image_model:
-            raise InvalidInputError(f"checkpoint {folder} reads tokens of '{spec.image_model}', not "
-                                    f"'{image_model.name}'")
+            raise InvalidInputError(
+                f"checkpoint {folder} reads tokens of '{spec.image_model}', not '{image_model.name}'"
+            )
         name = meta.get("name") or (folder.name if checkpoint is not None else "vqa-local-small")
-        return cls(ckpt.load_generator(folder, meta), ckpt.load_tokenizer(folder), image_model, spec,
-                   meta.get("pool_grid"), name=name)
+        return cls(
+            ckpt.load_generator(folder, meta),
+            ckpt.load_tokenizer(folder),
+            image_model,
+            spec,
+            meta.get("pool_grid"),
+            name=name,
+        )
 
     def image_tokens(self, images: Sequence[ImageInput], *, batch_size: int = 32) -> np.ndarray:
         """The pooled tokens (N, T, D) this model reads."""
-        raw = encode_image_tokens(self.image_model, images, layer=self.spec.layer, keep_cls=self.spec.keep_cls,
-                                  batch_size=batch_size)
+        raw = encode_image_tokens(
+            self.image_model, images, layer=self.spec.layer, keep_cls=self.spec.keep_cls, batch_size=batch_size
+        )
         self.spec.check(raw)
         return pool_tokens(raw, self.pool_grid, has_cls=self.spec.keep_cls)
 
-    def answer(self, images: Sequence[ImageInput], questions: Sequence[str] | str, *, blind: bool = False,
-               batch_size: int = 32) -> list[VQAAnswer]:
+    def answer(
+        self, images: Sequence[ImageInput], questions: Sequence[str] | str, *, blind: bool = False, batch_size: int = 32
+    ) -> list[VQAAnswer]:
         """One answer per (image, question) pair; a single question string is asked of every image."""
         images = list(images)
         questions = [questions] * len(images) if isinstance(questions, str) else list(questions)
         if len(questions) != len(images):
-            raise InvalidInputError(f"{len(questions)} questions for {len(images)} images; give one per image "
-                                    "or a single question for all")
+            raise InvalidInputError(
+                f"{len(questions)} questions for {len(images)} images; give one per image or a single question for all"
+            )
         for q in questions:
             if not q.strip():
                 raise InvalidInputError("empty question")

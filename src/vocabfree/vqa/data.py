@@ -58,15 +58,17 @@ def read_questions(path: str | Path, split: str | None = None) -> list[VQAQuesti
             if split is not None and row_split != split:
                 continue
             image = Path(row["image"])
-            out.append(VQAQuestion(
-                question_id=row["question_id"],
-                image=str(image if image.is_absolute() else (root / image).resolve()),
-                question=str(row["question"]),
-                answers={str(a): float(s) for a, s in answers.items()},
-                split=row_split,
-                answer_type=str(row.get("answer_type", "")),
-                question_type=str(row.get("question_type", "")),
-            ))
+            out.append(
+                VQAQuestion(
+                    question_id=row["question_id"],
+                    image=str(image if image.is_absolute() else (root / image).resolve()),
+                    question=str(row["question"]),
+                    answers={str(a): float(s) for a, s in answers.items()},
+                    split=row_split,
+                    answer_type=str(row.get("answer_type", "")),
+                    question_type=str(row.get("question_type", "")),
+                )
+            )
     if split is not None and not out:
         raise InvalidInputError(f"{path} has no questions in split '{split}'; splits: {', '.join(sorted(splits))}")
     return out

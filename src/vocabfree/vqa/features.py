@@ -11,7 +11,12 @@ from vocabfree.models.tokens import cached_image_tokens
 
 
 def tokens_by_image(
-    model, paths: Sequence[str], cache_dir: str | Path | None, *, layer: int = -1, keep_cls: bool = True,
+    model,
+    paths: Sequence[str],
+    cache_dir: str | Path | None,
+    *,
+    layer: int = -1,
+    keep_cls: bool = True,
     progress: bool = False,
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Tokens (M, T, D) float16 of the distinct images in ``paths`` (first-seen order) and path -> row."""

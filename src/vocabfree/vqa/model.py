@@ -39,13 +39,15 @@ class VQAGenerator(nn.Module):
     def __init__(self, config: VQAModelConfig):
         super().__init__()
         c = self.config = config
-        self.projector = nn.Sequential(nn.LayerNorm(c.token_dim), nn.Linear(c.token_dim, c.d_model), nn.GELU(),
-                                       nn.Linear(c.d_model, c.d_model))
+        self.projector = nn.Sequential(
+            nn.LayerNorm(c.token_dim), nn.Linear(c.token_dim, c.d_model), nn.GELU(), nn.Linear(c.d_model, c.d_model)
+        )
         self.image_pos = nn.Parameter(torch.zeros(1, c.num_image_tokens, c.d_model))
         self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)
         self.txt_pos = nn.Embedding(c.max_text, c.d_model)
-        layer = nn.TransformerEncoderLayer(c.d_model, c.n_heads, 4 * c.d_model, c.dropout, activation="gelu",
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            c.d_model, c.n_heads, 4 * c.d_model, c.dropout, activation="gelu", batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, c.n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(c.d_model)
         self.head = nn.Linear(c.d_model, c.vocab_size, bias=False)
@@ -87,8 +89,9 @@ class VQAGenerator(nn.Module):
         return logits, F.cross_entropy(logits, targets[keep])
 
     @torch.no_grad()
-    def generate(self, image_tokens: torch.Tensor, prompts: list[list[int]], *, eos_id: int, pad_id: int,
-                 max_new_tokens: int = 6) -> list[list[int]]:
+    def generate(
+        self, image_tokens: torch.Tensor, prompts: list[list[int]], *, eos_id: int, pad_id: int, max_new_tokens: int = 6
+    ) -> list[list[int]]:
         """Greedy answers: ``prompts[b]`` is the question's ids ending in BOS; returns the new ids (no EOS)."""
         b = len(prompts)
         length = min(max(len(p) for p in prompts) + max_new_tokens, self.config.max_text)

@@ -21,16 +21,70 @@ from dataclasses import dataclass, field
 from vocabfree.errors import InvalidInputError
 from vocabfree.vqa.data import VQAQuestion
 
-NUMBER_WORDS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-                "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+NUMBER_WORDS = {
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+}
 ARTICLES = {"a", "an", "the"}
 # Contractions written without their apostrophe -> with it (the official evaluation's list, abridged to
 # the forms that occur in answers; both sides are normalised, so this only has to be consistent).
-_CONTRACTED = ["ain't", "aren't", "can't", "couldn't", "could've", "didn't", "doesn't", "don't", "hadn't",
-               "hasn't", "haven't", "he's", "i'm", "i've", "isn't", "it'd", "it'll", "let's", "ma'am",
-               "mightn't", "might've", "mustn't", "must've", "o'clock", "shouldn't", "should've", "that's",
-               "there's", "they'd", "they'll", "they're", "they've", "wasn't", "weren't", "what's", "where's",
-               "who's", "won't", "wouldn't", "would've", "you'd", "you'll", "you're", "you've", "y'all"]
+_CONTRACTED = [
+    "ain't",
+    "aren't",
+    "can't",
+    "couldn't",
+    "could've",
+    "didn't",
+    "doesn't",
+    "don't",
+    "hadn't",
+    "hasn't",
+    "haven't",
+    "he's",
+    "i'm",
+    "i've",
+    "isn't",
+    "it'd",
+    "it'll",
+    "let's",
+    "ma'am",
+    "mightn't",
+    "might've",
+    "mustn't",
+    "must've",
+    "o'clock",
+    "shouldn't",
+    "should've",
+    "that's",
+    "there's",
+    "they'd",
+    "they'll",
+    "they're",
+    "they've",
+    "wasn't",
+    "weren't",
+    "what's",
+    "where's",
+    "who's",
+    "won't",
+    "wouldn't",
+    "would've",
+    "you'd",
+    "you'll",
+    "you're",
+    "you've",
+    "y'all",
+]
 CONTRACTIONS = {c.replace("'", ""): c for c in _CONTRACTED}
 _PUNCT = re.compile(r"[;:/\[\]\"()=+\\_><@`,?!*#%&{}|~^$]")
 _COMMA_IN_NUMBER = re.compile(r"(?<=\d),(?=\d)")

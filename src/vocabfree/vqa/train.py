@@ -103,8 +103,9 @@ def prepare(config: VQATrainConfig, image_model=None) -> Prepared:
     for paths in ([q.image for q in questions], caption_images if derived else []):
         if not paths:
             continue
-        raw, index = tokens_by_image(image_model, paths, config.token_cache, layer=config.layer,
-                                     keep_cls=config.keep_cls, progress=True)
+        raw, index = tokens_by_image(
+            image_model, paths, config.token_cache, layer=config.layer, keep_cls=config.keep_cls, progress=True
+        )
         offset = sum(len(p) for p in parts)
         parts.append(pool_tokens(raw, config.pool_grid, has_cls=config.keep_cls))
         rows.update({p: offset + i for p, i in index.items() if p not in rows})
@@ -118,7 +119,7 @@ def encode_example(tokenizer, question: str, answer: str, max_text: int, max_ans
     """(ids, targets): question, BOS, answer, EOS; targets[i] = ids[i+1] on the answer and EOS, else IGNORE."""
     prompt = prompt_ids(tokenizer, question, max_text, max_answer)
     ids = prompt + tokenizer.encode(answer)[:max_answer] + [tokenizer.eos_id]
-    targets = [IGNORE] * (len(prompt) - 1) + ids[len(prompt):] + [IGNORE]
+    targets = [IGNORE] * (len(prompt) - 1) + ids[len(prompt) :] + [IGNORE]
     return ids, targets
 
 
@@ -145,9 +146,14 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> np.ndarray:
 def evaluate_holdout(model: VQAGenerator, prep: Prepared, config: VQATrainConfig, *, blind: bool = False) -> float:
     if not prep.holdout:
         return float("nan")
-    answers = generate_answers(model, prep.tokenizer, prep.tokens[prep.holdout_rows],
-                               [q.question for q in prep.holdout], blind=blind,
-                               max_answer_tokens=config.max_answer_tokens)
+    answers = generate_answers(
+        model,
+        prep.tokenizer,
+        prep.tokens[prep.holdout_rows],
+        [q.question for q in prep.holdout],
+        blind=blind,
+        max_answer_tokens=config.max_answer_tokens,
+    )
     return score_predictions(answers, prep.holdout).accuracy
 
 
@@ -162,42 +168,70 @@ def train(config: VQATrainConfig, *, resume: bool = False, image_model=None, pre
     prep = prep or prepare(config, image_model)
     if state is not None:  # the saved tokenizer, so ids stay those the weights were trained on
         prep.tokenizer = ckpt.load_tokenizer(out)
-    model_cfg = VQAModelConfig(vocab_size=prep.tokenizer.vocab_size, token_dim=prep.tokens.shape[2],
-                               num_image_tokens=prep.tokens.shape[1], **(config.model or {}))
+    model_cfg = VQAModelConfig(
+        vocab_size=prep.tokenizer.vocab_size,
+        token_dim=prep.tokens.shape[2],
+        num_image_tokens=prep.tokens.shape[1],
+        **(config.model or {}),
+    )
     torch.manual_seed(config.seed)
     model = VQAGenerator(model_cfg)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+    )
     step, best, history, window = 0, None, [], [0.0, 0]  # window: train-loss sum and count since last eval
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, best, history, window = state["step"], state["best"], state["history"], state["window"]
-    meta = {"model": asdict(model_cfg), "tokens": prep.spec, "pool_grid": config.pool_grid,
-            "train": asdict(config), "train_examples": len(prep.train), "holdout_questions": len(prep.holdout)}
+    meta = {
+        "model": asdict(model_cfg),
+        "tokens": prep.spec,
+        "pool_grid": config.pool_grid,
+        "train": asdict(config),
+        "train_examples": len(prep.train),
+        "holdout_questions": len(prep.holdout),
+    }
     out.mkdir(parents=True, exist_ok=True)
     ckpt.save_tokenizer(prep.tokenizer, out)
-    encoded = [encode_example(prep.tokenizer, q, a, model_cfg.max_text, config.max_answer_tokens)
-               for _, q, a in prep.train]
+    encoded = [
+        encode_example(prep.tokenizer, q, a, model_cfg.max_text, config.max_answer_tokens) for _, q, a in prep.train
+    ]
     stop = min(config.total_steps, config.max_steps or config.total_steps)
     started = time.perf_counter()
 
     def checkpoint() -> None:
-        ckpt.save_state(out, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                              "best": best, "history": history, "window": window})
+        ckpt.save_state(
+            out,
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "best": best,
+                "history": history,
+                "window": window,
+            },
+        )
         ckpt.write_meta(out, {**meta, "history": history, "best": best})
 
     bar = tqdm(total=stop, initial=step, desc="train vqa", unit="step")
     while step < stop:
         model.train()
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, lr=config.lr, min_lr=config.min_lr, warmup_steps=config.warmup_steps,
-                                total_steps=config.total_steps)
+            group["lr"] = lr_at(
+                step,
+                lr=config.lr,
+                min_lr=config.min_lr,
+                warmup_steps=config.warmup_steps,
+                total_steps=config.total_steps,
+            )
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout depends on (seed, step) only
-        images, text, targets = _batch(prep, encoded, batch_indices(len(encoded), config.batch_size,
-                                                                     config.seed, step), prep.tokenizer.pad_id)
+        images, text, targets = _batch(
+            prep, encoded, batch_indices(len(encoded), config.batch_size, config.seed, step), prep.tokenizer.pad_id
+        )
         _, loss = model(images, text, targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -209,8 +243,12 @@ def train(config: VQATrainConfig, *, resume: bool = False, image_model=None, pre
         bar.update(1)
         if step % config.eval_every == 0 or step == config.total_steps:
             acc = evaluate_holdout(model, prep, config)
-            row = {"step": step, "train_loss": window[0] / window[1], "holdout_accuracy": acc,
-                   "seconds": round(time.perf_counter() - started, 1)}
+            row = {
+                "step": step,
+                "train_loss": window[0] / window[1],
+                "holdout_accuracy": acc,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
             history.append(row)
             log.info("step %d: %s", step, row)
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{acc:.3f}")

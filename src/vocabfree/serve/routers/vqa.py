@@ -96,10 +96,14 @@ def _openapi_body() -> dict:
     return extra
 
 
-@router.post("/vqa", response_model=VQAResponse, summary="Answer a question about an image",
-             openapi_extra=_openapi_body())
-async def vqa(body: tuple[ImageRef, str] = Depends(vqa_input), services: Services = Depends(get_services),
-              model=Depends(get_vqa_model)) -> VQAResponse:
+@router.post(
+    "/vqa", response_model=VQAResponse, summary="Answer a question about an image", openapi_extra=_openapi_body()
+)
+async def vqa(
+    body: tuple[ImageRef, str] = Depends(vqa_input),
+    services: Services = Depends(get_services),
+    model=Depends(get_vqa_model),
+) -> VQAResponse:
     """A short answer generated from the image tokens and the question ("yes", "2", "red", "surfing")."""
     ref, question = body
     image = await services.load_image(ref)

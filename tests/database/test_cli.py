@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 
-import pytest
 from typer.testing import CliRunner
 
-from vocabfree.cli import app, main
+from tests.cli.test_cli import run
+from vocabfree.cli import app
 
 from .conftest import CAPTIONS
 
 
 def _json(output: str):
     return json.loads(output[min(i for i in (output.find("{"), output.find("[")) if i >= 0) :])
-
-
-def _main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """Run the console entry point in-process: (exit code, stderr) as a shell user sees them."""
-    monkeypatch.setattr(sys, "argv", ["vocabfree", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    return exited.value.code, capsys.readouterr().err
 
 
 def test_db_build_info_search(tmp_path, monkeypatch, capsys):
@@ -42,14 +33,14 @@ def test_db_build_info_search(tmp_path, monkeypatch, capsys):
     hits = _json(found.output)
     assert len(hits) == 3 and "red" in hits[0]["caption"] and hits[0]["similarity"] >= hits[1]["similarity"]
 
-    again = _main(monkeypatch, capsys, "db", "build", str(corpus), "--model", "test-tiny", "--out", str(out))
-    assert again == (1, f"error: {out} already exists; pass --overwrite to replace it\n")
+    again = run(monkeypatch, capsys, "db", "build", corpus, "--model", "test-tiny", "--out", out)
+    assert again == (1, "", f"error: {out} already exists; pass --overwrite to replace it\n")
 
 
 def test_db_build_needs_a_corpus(tmp_path, monkeypatch, capsys):
     out = tmp_path / "db"
-    result = _main(monkeypatch, capsys, "db", "build", "--model", "test-tiny", "--out", str(out))
-    assert result == (2, "error: Invalid value: give corpus files and/or --corpus NAME (built-in: wordnet)\n")
+    result = run(monkeypatch, capsys, "db", "build", "--model", "test-tiny", "--out", out)
+    assert result == (2, "", "error: Invalid value: give corpus files and/or --corpus NAME (built-in: wordnet)\n")
     assert not out.exists() and not (tmp_path / "db.partial").exists()
 
 

@@ -69,7 +69,7 @@ def test_arrays_and_bytes():
     assert load_image(buf.getvalue()).size == (7, 3)
     with pytest.raises(ImageLoadError, match="not an image"):
         load_image(np.zeros((2, 2, 7)))
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match=r"^unsupported image input of type int: <int>$"):
         load_image(12345)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import io
 import math
+import os
 import warnings
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def _array_to_image(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(arr)
 
 
-def _open(item: ImageInput, name: str, formats: Collection[str] | None) -> Image.Image:
+def _open(item: str | Path | bytes | bytearray, name: str, formats: Collection[str] | None) -> Image.Image:
     """Open (not decode) a path or bytes; only the decoders in ``formats`` are tried when it is given."""
     source = io.BytesIO(item) if isinstance(item, bytes | bytearray) else Path(item)
     if isinstance(source, Path) and not source.is_file():
@@ -231,7 +232,7 @@ def iter_image_batches(
         )
 
 
-def expand_paths(specs: Iterable[str | Path], *, recursive: bool = True) -> list[Path]:
+def expand_paths(specs: Iterable[str | os.PathLike[str]], *, recursive: bool = True) -> list[Path]:
     """Expand files, directories (recursively, image extensions only) and glob patterns into paths.
 
     Order is deterministic: each spec in the order given, its matches sorted; a file matched by several specs

@@ -205,3 +205,23 @@ def test_approximate_indexes_rerank_exactly(tmp_path, tiny_model, kind):
     assert all(h.ids[0] == i for i, h in enumerate(hits))  # each caption finds itself first
     for q, h in zip(emb[:5], hits, strict=True):
         np.testing.assert_allclose(h.similarities, emb[h.ids] @ q, rtol=1e-6)
+
+
+def test_replace_folder_publishes_and_restores_the_old_folder_on_failure(tmp_path):
+    from vocabfree.database.build import replace_folder
+
+    dst = tmp_path / "db"
+    dst.mkdir()
+    (dst / "manifest.json").write_text("old")
+    with pytest.raises(FileNotFoundError):
+        replace_folder(tmp_path / "missing", dst)  # fails inside the publication: the old folder is put back
+    assert (dst / "manifest.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db"]
+
+    new = tmp_path / "db.partial"
+    (new / "shards").mkdir(parents=True)
+    (new / "manifest.json").write_text("new")
+    (new / "shards" / "000000.npy").write_bytes(b"\x01")
+    replace_folder(new, dst)
+    assert (dst / "manifest.json").read_text() == "new" and (dst / "shards" / "000000.npy").read_bytes() == b"\x01"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db"]  # no partial, no old copy, no temporary

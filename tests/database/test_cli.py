@@ -6,6 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
+from tests.cli.test_cli import run
 from vocabfree.cli import app
 
 from .conftest import CAPTIONS
@@ -15,7 +16,7 @@ def _json(output: str):
     return json.loads(output[min(i for i in (output.find("{"), output.find("[")) if i >= 0) :])
 
 
-def test_db_build_info_search(tmp_path):
+def test_db_build_info_search(tmp_path, monkeypatch, capsys):
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join([*CAPTIONS, "", CAPTIONS[0]]), encoding="utf-8")
     out = tmp_path / "db"
@@ -32,13 +33,15 @@ def test_db_build_info_search(tmp_path):
     hits = _json(found.output)
     assert len(hits) == 3 and "red" in hits[0]["caption"] and hits[0]["similarity"] >= hits[1]["similarity"]
 
-    again = runner.invoke(app, ["db", "build", str(corpus), "--model", "test-tiny", "--out", str(out)])
-    assert again.exit_code != 0 and "--overwrite" in str(again.exception)
+    again = run(monkeypatch, capsys, "db", "build", corpus, "--model", "test-tiny", "--out", out)
+    assert again == (1, "", f"error: {out} already exists; pass --overwrite to replace it\n")
 
 
-def test_db_build_needs_a_corpus(tmp_path):
-    result = CliRunner().invoke(app, ["db", "build", "--model", "test-tiny", "--out", str(tmp_path / "db")])
-    assert result.exit_code != 0
+def test_db_build_needs_a_corpus(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "db"
+    result = run(monkeypatch, capsys, "db", "build", "--model", "test-tiny", "--out", out)
+    assert result == (2, "", "error: Invalid value: give corpus files and/or --corpus NAME (built-in: wordnet)\n")
+    assert not out.exists() and not (tmp_path / "db.partial").exists()
 
 
 def test_db_verify_names_the_bad_file(tmp_path):

@@ -61,7 +61,7 @@ def test_resolve_kind_and_sizes():
     assert resolve_kind(50_000, 768, IndexConfig(memory=parse_size("64MB"))) == "ivf"  # flat would not fit
     assert resolve_kind(10, 8, IndexConfig(kind="hnsw")) == "hnsw"
     assert parse_size("4GB") == 4 << 30 and parse_size("512mb") == 512 << 20 and parse_size("1.5G") == 3 << 29
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match=r"^cannot read the size 'lots'; write e\.g\. 4GB, 512MB$"):
         parse_size("lots")
     with pytest.raises(InvalidInputError, match="unknown index kind"):
         resolve_kind(10, 8, IndexConfig(kind="annoy"))

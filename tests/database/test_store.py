@@ -28,7 +28,7 @@ def test_search_matches_brute_force(tiny_db, tiny_model):
 def test_search_rejects_bad_queries(tiny_db):
     with pytest.raises(IndexMismatchError, match="32-d"):
         tiny_db.search(np.zeros((1, 7), np.float32))
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match=r"^k must be >= 1, got 0$"):
         tiny_db.search(np.zeros(32, np.float32), k=0)
 
 

@@ -38,8 +38,11 @@ def test_classify_output_has_the_rows_the_table_mode_prints(monkeypatch, capsys,
 def test_engine_options_are_checked(monkeypatch, capsys, colour_images, tmp_path):
     base = ("classify", colour_images["red"], "--labels", "red,blue", "--model", "test-tiny")
     code, _, err = run(monkeypatch, capsys, *base, "--output", tmp_path / "o", "--engine", "spark")
-    assert code == 2 and "--engine" in err
+    assert (code, err) == (2, "error: Invalid value: --engine must be one of local, ray, not 'spark'\n")
     code, _, err = run(monkeypatch, capsys, *base, "--engine", "ray")
-    assert code == 2 and "--output" in err
+    assert (code, err) == (
+        2,
+        "error: Invalid value: --engine ray writes its results to a folder: give --output results.parquet\n",
+    )
     code, _, err = run(monkeypatch, capsys, *base, "--output", tmp_path / "o", "--ray-address", "127.0.0.1:1")
-    assert code == 2 and "--engine ray" in err
+    assert (code, err) == (2, "error: Invalid value: --ray-address needs --engine ray\n")

@@ -156,7 +156,7 @@ def test_list_files_are_read_as_written_and_missing_files_become_error_rows(imag
     run_image_job(ClassifyImagesTask("test-tiny", labels=LABELS, top_k=1), [listing], out)
     rows = pq.read_table(out).to_pylist()
     assert [r["label"] for r in rows] == ["blue", None, "green"]
-    assert "no such file" in rows[1]["error"]
+    assert rows[1]["error"] == f"{tmp_path / 'gone.jpg'}: no such file"
 
 
 @needs_wordnet

@@ -53,7 +53,7 @@ def test_clip_score_is_w_times_clipped_cosine():
     txt = np.array([[0.6, 0.8], [-1.0, 0.0], [0.0, 5.0]])
     assert clip_score(img, txt) == pytest.approx([2.5 * 0.6, 0.0, 2.5])
     assert clip_score(img, txt, w=1.0)[0] == pytest.approx(0.6)
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match=r"^need two \(N, D\) arrays of one shape, got \(3, 2\) and \(2, 2\)$"):
         clip_score(img, txt[:2])
 
 

@@ -69,7 +69,7 @@ def test_semantic_similarity_with_minilm():
 
 
 def test_length_mismatch_is_an_error():
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match=r"^1 predictions but 2 targets$"):
         cluster_accuracy(["a"], ["a", "b"])
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match=r"^no predictions to score$"):
         semantic_iou([], [])

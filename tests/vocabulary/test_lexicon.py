@@ -21,7 +21,7 @@ def test_set_lexicon():
 def test_missing_wordnet_names_the_package(tmp_path):
     with pytest.raises(MissingDependencyError, match="wordnet-base"):
         find_wordnet_dir(tmp_path)
-    with pytest.raises(MissingDependencyError):
+    with pytest.raises(MissingDependencyError, match=r"\(index\.noun, data\.noun\) not found in .*wordnet-base"):
         WordNetLexicon(tmp_path).tags("dog")
 
 

@@ -28,7 +28,8 @@ app = typer.Typer(
 for module in (_demo, _models, _classify, _fewshot, _eval, _db, _jobs, _align, _caption, _serve, _vqa):
     module.register(app)
 for group in app.registered_groups:  # sub-apps get the same plain help, whichever module made them
-    group.typer_instance.rich_markup_mode = None
+    if group.typer_instance is not None:
+        group.typer_instance.rich_markup_mode = None
 
 
 def _fail(message: str, code: int) -> None:

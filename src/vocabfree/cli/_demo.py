@@ -31,14 +31,14 @@ def default_cache_dir() -> Path:
 def sample_photos() -> list[Path]:
     """scikit-image's sample photos (installed with the ``examples`` extra)."""
     try:
-        import skimage
+        from skimage.data import data_dir
     except ImportError as exc:
         from vocabfree.errors import MissingDependencyError
 
         raise MissingDependencyError(
             "the demo photos come with scikit-image: pip install 'vocabfree[examples]'"
         ) from exc
-    return [Path(skimage.data_dir) / name for name in SAMPLE_PHOTOS]
+    return [Path(data_dir) / name for name in SAMPLE_PHOTOS]
 
 
 def ensure_wordnet_database(model, out: Path, *, rebuild: bool = False) -> bool:

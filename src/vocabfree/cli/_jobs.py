@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
         from vocabfree.jobs import EmbedImagesTask, run_image_job
 
         config = engine_config(engine, ray_address, batch_size, concurrency, num_gpus)
-        task = EmbedImagesTask(model, device=device, precision=precision, batch_size=batch_size)
+        task = EmbedImagesTask(model or DEFAULT_MODEL, device=device, precision=precision, batch_size=batch_size)
         report = run_image_job(
             task, inputs, output, shard_size=shard_size, engine=config, overwrite=overwrite, progress=not json_
         )

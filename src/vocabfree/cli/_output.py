@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 try:  # typer >= 0.24 vendors its own click; its exceptions are not the click package's
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover - older typer on real click
-    from click import exceptions as click_exceptions
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]  # the same API, another module
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document (schema: docs/cli.md).")]
 JsonlOption = Annotated[bool, typer.Option("--jsonl", help="Stream one JSON object per input, as results come.")]
@@ -74,7 +74,7 @@ def usage_error(message: str) -> Exception:
 
 def calibrate_flag(value: str) -> bool | str:
     """``--calibrate`` as ZeroShotClassifier takes it."""
-    flags = {"auto": "auto", "on": True, "off": False}
+    flags: dict[str, bool | str] = {"auto": "auto", "on": True, "off": False}
     if value not in flags:
         raise usage_error(f"--calibrate must be auto, on or off, not {value!r}")
     return flags[value]
@@ -125,7 +125,7 @@ def prediction_fields(prediction) -> dict:
     """A classifier's ``Prediction`` as the HTTP API's classify fields (``mode``, ``predictions``, evidence)."""
     from vocabfree.classify.results import VocabularyFreePrediction
 
-    fields = {
+    fields: dict[str, Any] = {
         "predictions": [
             {"label": lb, "score": float(s)} for lb, s in zip(prediction.labels, prediction.scores, strict=True)
         ]
@@ -193,7 +193,9 @@ def emit_results(
     when there were inputs and every one failed."""
     from vocabfree.errors import VocabfreeError
 
-    collected, rows, total, failed = [], [], 0, 0
+    collected: list[dict] = []
+    rows: list[Sequence[object]] = []
+    total = failed = 0
     for item in items:
         total += 1
         if item.get("error"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class LabelledImages:
 
     def subset(self, limit: int | None = None, per_class: int | None = None) -> LabelledImages:
         """The first ``limit`` items, or the first ``per_class`` items of each class (for quick runs)."""
-        keep = range(len(self))
+        keep: Sequence[int] = range(len(self))
         if per_class is not None:
             counts: dict[str, int] = {}
             chosen = []

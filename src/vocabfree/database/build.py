@@ -23,12 +23,14 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vocabfree.database.files import atomic_write, check_files, file_entry
+from vocabfree.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
+from vocabfree.database.files import check_files, file_entry
 from vocabfree.database.index import IndexConfig, build_index
 from vocabfree.database.manifest import INDEX, MANIFEST, Manifest, read_manifest, write_manifest
 from vocabfree.database.readers import NORMALISATION, CorpusSource, StreamStats, stream_unique
@@ -44,6 +46,12 @@ from vocabfree.database.shards import (
     write_shard,
 )
 from vocabfree.errors import DatabaseError, InvalidInputError
+
+if TYPE_CHECKING:
+    from vocabfree.models.protocol import VisionLanguageModel
+
+# An engine that embeds and writes the ``(k, captions)`` shards it is handed into a folder (``write_shard``).
+EmbedEngine = Callable[[Iterator[tuple[int, list[str]]], Path], object]
 
 BUILD_STATE = "build.json"
 
@@ -134,14 +142,17 @@ def prepare_build(state: dict, out: str | os.PathLike, *, resume: bool = False, 
                 f"an interrupted build exists at {work}; pass --resume to continue it, or delete that folder"
             )
         _check_state(work, state)
+        for folder in (work, work / SHARDS):  # temporary files of writes a kill interrupted
+            if folder.is_dir():
+                remove_stale_temporaries(folder)
     else:
         (work / SHARDS).mkdir(parents=True)
-        atomic_write(work / BUILD_STATE, lambda fh: fh.write(json.dumps(state, indent=2).encode("utf-8")))
+        atomic_write_text(work / BUILD_STATE, json.dumps(state, indent=2))
     return BuildPlan(out, work, state)
 
 
 def build_database(
-    model,
+    model: VisionLanguageModel,
     sources: Sequence[CorpusSource],
     out: str | os.PathLike,
     *,
@@ -149,7 +160,7 @@ def build_database(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = False,
-    embed=None,
+    embed: EmbedEngine | None = None,
 ) -> BuildReport:
     """Embed the captions of ``sources`` with ``model`` and write a database folder at ``out``.
 
@@ -179,9 +190,11 @@ def build_database(
 
     stats = StreamStats()
     counts: list[int] = []
-    done = {"encoded": 0, "reused": 0, "seconds": 0.0}
+    done = {"encoded": 0, "reused": 0}
 
-    def pending():  # every shard of the plan, counted; finished ones are skipped here
+    def pending() -> Iterator[
+        tuple[int, list[str]]
+    ]:  # every shard of the plan, counted; finished ones are skipped here
         with tqdm(desc=f"embed captions ({model.name})", unit="cap", disable=not progress, smoothing=0.1) as bar:
             for k, captions in split_shards(stream_unique(sources, stats), config.shard_size):
                 counts.append(len(captions))
@@ -243,8 +256,8 @@ def finish_build(
     index, params = build_index(vectors, index_config, progress=progress)
     (plan.work / INDEX).unlink(missing_ok=True)
     if index is not None:
-        faiss.write_index(index, str(plan.work / (INDEX + ".tmp")))
-        (plan.work / (INDEX + ".tmp")).replace(plan.work / INDEX)
+        with atomic_path(plan.work / INDEX) as tmp:
+            faiss.write_index(index, str(tmp))
         files[INDEX] = file_entry(plan.work / INDEX)
     manifest = Manifest(
         model=plan.state["model"],
@@ -275,11 +288,24 @@ def publish(plan: BuildPlan) -> Manifest:
         )
     check_files(work, manifest.files)
     (work / BUILD_STATE).unlink(missing_ok=True)
+    replace_folder(work, out)
+    return manifest
+
+
+def replace_folder(src: Path, dst: Path, *, aside: str = "old") -> None:
+    """Rename the finished folder ``src`` to ``dst`` through ``atomic_path`` (fsync'ed, renamed, parent
+    fsync'ed). An existing ``dst`` is first renamed to ``dst.<aside>-PID`` (restored if the publication fails)
+    and deleted last, so some complete database is always in place."""
     old = None
-    if out.exists():
-        old = out.parent / f"{out.name}.old-{os.getpid()}"
-        out.replace(old)
-    work.replace(out)
+    if dst.exists():
+        old = dst.parent / f"{dst.name}.{aside}-{os.getpid()}"
+        dst.replace(old)
+    try:
+        with atomic_path(dst) as tmp:
+            src.replace(tmp)
+    except BaseException:
+        if old is not None and not dst.exists():
+            old.replace(dst)
+        raise
     if old is not None:
         shutil.rmtree(old) if old.is_dir() else old.unlink()
-    return manifest

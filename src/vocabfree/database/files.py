@@ -1,9 +1,8 @@
-"""File helpers shared by every database stage: atomic writes and SHA-256 checksums."""
+"""File helpers shared by every database stage: SHA-256 checksums (atomic writes: ``vocabfree.atomic``)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from vocabfree.errors import DatabaseError
@@ -18,16 +17,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(fh)`` on ``path.tmp`` (binary), fsync, then rename over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
 
 
 def file_entry(path: Path) -> dict:

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from vocabfree.database.build import (
     partial_dir,
     prepare_build,
     publish,
+    replace_folder,
 )
 from vocabfree.database.manifest import CAPTIONS, EMBEDDINGS, MANIFEST
 from vocabfree.database.readers import HashSet64, _pick_column, normalise, text_hashes
@@ -105,7 +105,7 @@ def _clip_retrieval(folder: Path, caption_column: str | None) -> tuple[Iterator,
     return batches(), sources
 
 
-def _parquet(source: str | Path, caption_column: str | None, embedding_column: str | None):
+def _parquet(source: str | os.PathLike[str], caption_column: str | None, embedding_column: str | None):
     from vocabfree.database.readers import _expand
 
     files = [p for p in _expand(source) if p.suffix.lower() == ".parquet"]
@@ -214,7 +214,8 @@ def import_rows(
         )
     from tqdm.auto import tqdm
 
-    seen, counts, texts_read = HashSet64(), [], 0
+    seen, texts_read = HashSet64(), 0
+    counts: list[int] = []
     buf_caps: list[str] = []
     buf_emb: list[np.ndarray] = []
     stats = {"written": 0, "reused": 0, "duplicates": 0}
@@ -320,10 +321,7 @@ def upgrade_database(
         progress=progress,
     )
     if out is None:
-        old_dir = path.parent / f"{path.name}.format1-{os.getpid()}"
-        path.replace(old_dir)
-        work_out.replace(path)
-        shutil.rmtree(old_dir)
+        replace_folder(work_out, path, aside="format1")
         report = BuildReport(
             path,
             report.count,

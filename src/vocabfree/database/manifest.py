@@ -19,7 +19,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from vocabfree.database.files import atomic_write
+from vocabfree.atomic import atomic_write_text
 from vocabfree.errors import DatabaseError
 
 FORMAT_VERSION = 2
@@ -55,7 +55,7 @@ class Manifest:
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     """Write ``manifest.json`` atomically (temp file + fsync + rename)."""
-    atomic_write(folder / MANIFEST, lambda fh: fh.write(manifest.to_json().encode("utf-8")))
+    atomic_write_text(folder / MANIFEST, manifest.to_json())
 
 
 def upgrade_hint(folder: Path) -> str:

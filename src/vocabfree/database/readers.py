@@ -18,6 +18,7 @@ import glob as globlib
 import gzip
 import hashlib
 import json
+import os
 import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -121,7 +122,7 @@ def _iter_webdataset(path: Path, column: str | None) -> Iterator[str]:
     The stdlib's streaming tar reader is enough here: webdataset's pipeline adds decoding and shuffling
     for training, which captions do not need (and it would be one more dependency)."""
 
-    def caption(sample: dict, key: str) -> str | None:
+    def caption(sample: dict[str, bytes], key: str) -> str | None:
         if "txt" in sample:
             return sample["txt"].decode("utf-8")
         if "json" in sample:
@@ -130,7 +131,8 @@ def _iter_webdataset(path: Path, column: str | None) -> Iterator[str]:
 
     try:
         with tarfile.open(path, mode="r|*") as tar:
-            key, sample = None, {}
+            key = ""  # the base name of the sample being collected
+            sample: dict[str, bytes] = {}  # its members by extension
             for member in tar:
                 if not member.isfile():
                     continue
@@ -142,7 +144,9 @@ def _iter_webdataset(path: Path, column: str | None) -> Iterator[str]:
                         yield text
                     key, sample = name, {}
                 if ext.lower() in ("txt", "json"):
-                    sample[ext.lower()] = tar.extractfile(member).read()
+                    data = tar.extractfile(member)
+                    assert data is not None  # a regular file (checked above)
+                    sample[ext.lower()] = data.read()
             if sample and (text := caption(sample, key)) is not None:
                 yield text
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -204,7 +208,7 @@ class CorpusSource:
         return self.memory if self.memory is not None else tuple(self)
 
 
-def _expand(path: str | Path) -> tuple[Path, ...]:
+def _expand(path: str | os.PathLike[str]) -> tuple[Path, ...]:
     text = str(path)
     if any(ch in text for ch in "*?["):
         files = sorted(Path(p) for p in globlib.glob(text, recursive=True) if Path(p).is_file())

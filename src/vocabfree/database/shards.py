@@ -11,8 +11,9 @@ the same bytes. Shard ``k`` of a database lives in its ``shards/`` folder as thr
          "captions_sha256": sha256("\\n".join(captions)),
          "files": {"000042.arrow": {"bytes": ..., "sha256": ...}, "000042.npy": {"bytes": ..., "sha256": ...}}}
 
-Each file is written to a temporary name, fsync'ed and renamed (atomic). A shard whose ``.json`` is missing,
-or whose files do not match the sizes and SHA-256 checksums recorded there, is not finished and is redone.
+Each file is written to a temporary name, fsync'ed and renamed (``vocabfree.atomic``). A shard whose ``.json``
+is missing, or whose files do not match the sizes and SHA-256 checksums recorded there, is not finished and is
+redone.
 Row ``i`` of the whole database is row ``i - offset[k]`` of the shard ``k`` that holds it, shards in order.
 
 Engines use four functions:
@@ -32,11 +33,16 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vocabfree.database.files import atomic_write, check_files, file_entry
+from vocabfree.atomic import atomic_write, atomic_write_text
+from vocabfree.database.files import check_files, file_entry
 from vocabfree.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from vocabfree.models.protocol import VisionLanguageModel
 
 SHARDS = "shards"
 DTYPE = "float16"
@@ -79,7 +85,7 @@ class ShardInfo:
         }
 
 
-def embed_shard(model, captions: Sequence[str], batch_size: int = 256) -> np.ndarray:
+def embed_shard(model: VisionLanguageModel, captions: Sequence[str], batch_size: int = 256) -> np.ndarray:
     """Embed ``captions`` with ``model.encode_texts``: (n, D) float16, rows L2-normalised (in float32)."""
     from vocabfree.models.protocol import l2_normalize
 
@@ -127,7 +133,7 @@ def write_shard(
         captions_sha256=captions_sha256(captions),
         files={f"{stem}{ext}": file_entry(folder / f"{stem}{ext}") for ext in (".arrow", ".npy")},
     )
-    atomic_write(folder / f"{stem}.json", lambda fh: fh.write(json.dumps(info.to_dict(), indent=1).encode()))
+    atomic_write_text(folder / f"{stem}.json", json.dumps(info.to_dict(), indent=1))
     return info
 
 

@@ -52,7 +52,7 @@ class ClassifyImagesTask(ImageTask):
         if self.labels:
             from vocabfree.classify.zero_shot import ZeroShotClassifier
 
-            self.classifier_ = ZeroShotClassifier(
+            self.zero_shot_ = ZeroShotClassifier(
                 self.model_,
                 templates=self.templates,
                 descriptions=self.descriptions,
@@ -63,6 +63,7 @@ class ClassifyImagesTask(ImageTask):
             from vocabfree.classify.baselines import make_classifier
             from vocabfree.database.store import CaptionDatabase
 
+            assert self.db is not None  # __post_init__: no labels, so a database
             database = (
                 CaptionDatabase.open(self.db, model=self.model_)
                 if self.method in ("cased", "closest-caption")
@@ -86,7 +87,7 @@ class ClassifyImagesTask(ImageTask):
         import pyarrow as pa
 
         if self.labels:
-            predictions = self.classifier_.predict_topk(images, k=self.top_k)
+            predictions = self.zero_shot_.predict_topk(images, k=self.top_k)
         else:
             predictions = self.classifier_.predict(images, top_k=self.top_k)
         return pa.table(

@@ -115,7 +115,7 @@ def run_embedding(
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    state = {"shards": 0, "skipped": 0, "captions": 0, "shard_size": None}
+    state = {"shards": 0, "skipped": 0, "captions": 0, "shard_size": 0}  # shard_size: of the first shard
 
     def pending():
         for k, captions in shards_iter:

@@ -35,7 +35,7 @@ _SHARD, _POS, _ITEM = "__shard", "__pos", "__item"  # bookkeeping columns the Ra
 class RowTask(Protocol):
     def setup(self) -> None: ...
 
-    def __call__(self, items: Sequence[str]): ...  # -> pyarrow.Table, one row per item
+    def __call__(self, items: Sequence[str], /): ...  # -> pyarrow.Table, one row per item
 
 
 class JobError(VocabfreeError, RuntimeError):
@@ -231,10 +231,11 @@ def _root_cause(exc: BaseException) -> str:
     """The worker's original error as ``Type: message``. Ray ships it as text inside its wrappers'
     messages (the exception chain does not survive the trip), so the first error line there that is not
     Ray's own is taken."""
-    texts = []
-    while isinstance(exc, BaseException) and len(texts) < 10:
-        texts.append(f"{type(exc).__name__}: {exc}")
-        exc = getattr(exc, "cause", None) or exc.__cause__
+    texts: list[str] = []
+    link: object = exc  # followed through ``cause`` (Ray's wrappers) or ``__cause__``
+    while isinstance(link, BaseException) and len(texts) < 10:
+        texts.append(f"{type(link).__name__}: {link}")
+        link = getattr(link, "cause", None) or link.__cause__
     for text in texts:
         for line in text.splitlines():
             found = _ERROR_LINE.match(line.strip())

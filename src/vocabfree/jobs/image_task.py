@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vocabfree.errors import ImageLoadError
 from vocabfree.images import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @dataclass
@@ -52,7 +56,9 @@ class ImageTask:
 
         from vocabfree.images import load_image
 
-        images, where, errors = [], [None] * len(items), [None] * len(items)
+        images: list[Image.Image] = []
+        where: list[int | None] = [None] * len(items)  # row of each input in ``results``; None: it failed
+        errors: list[str | None] = [None] * len(items)
         for i, item in enumerate(items):
             try:
                 images.append(load_image(item, max_pixels=self.max_pixels))

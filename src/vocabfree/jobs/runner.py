@@ -28,7 +28,7 @@ LIST_SUFFIXES = (".txt", ".lst")
 DEFAULT_SHARD_SIZE = 10_000
 
 
-def list_inputs(specs: Sequence[str | os.PathLike]) -> list[str]:
+def list_inputs(specs: Sequence[str | os.PathLike[str]]) -> list[str]:
     """Image paths from files, folders, globs and ``.txt`` lists, in a deterministic order."""
     from vocabfree.images import expand_paths
 

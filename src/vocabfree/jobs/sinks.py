@@ -9,9 +9,9 @@ read the folder as one table, e.g. ``pandas.read_parquet("results.parquet")``)::
     OUT/part-00001.parquet    ...
     OUT/_SUCCESS              written once every shard is done
 
-Each part is written to ``.part-NNNNN.parquet.tmp``, fsync'ed and renamed, so a part either is complete or
-does not exist; a part whose footer is unreadable or whose row count is wrong is redone. Readers skip names
-starting with ``_`` or ``.``, so metadata and temporary files are never read as data.
+Each part is written to a hidden temporary name, fsync'ed and renamed (``vocabfree.atomic``), so a part
+either is complete or does not exist; a part whose footer is unreadable or whose row count is wrong is redone.
+Readers skip names starting with ``_`` or ``.``, so metadata and temporary files are never read as data.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
+from vocabfree.atomic import atomic_path, atomic_write_text, remove_stale_temporaries
 from vocabfree.errors import InvalidInputError
 
 JOB = "_job.json"
@@ -51,10 +53,9 @@ class ParquetShardSink:
             else:
                 self._check_spec(job)
         out.mkdir(parents=True, exist_ok=True)
-        for stale in out.glob(".*.tmp"):  # a write interrupted by a kill
-            stale.unlink()
+        remove_stale_temporaries(out)  # writes interrupted by a kill
         if not job.is_file():
-            self._atomic(job, lambda path: path.write_text(json.dumps(self.spec, indent=1, sort_keys=True)))
+            atomic_write_text(job, json.dumps(self.spec, indent=1, sort_keys=True))
         return self
 
     def _check_spec(self, job: Path) -> None:
@@ -79,22 +80,15 @@ class ParquetShardSink:
         except (OSError, ValueError):  # missing, or not a parquet file: redo it
             return False
 
-    def write(self, k: int, table) -> Path:
-        """Write ``table`` as part ``k`` atomically; returns its path."""
+    def write(self, k: int, table: Any) -> Path:
+        """Write ``table`` (a ``pyarrow.Table``) as part ``k`` atomically; returns its path."""
         import pyarrow.parquet as pq
 
         path = self.out / part_name(k)
-        self._atomic(path, lambda tmp: pq.write_table(table, tmp))
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
         (self.out / SUCCESS).unlink(missing_ok=True)
         return path
 
     def finish(self) -> None:
-        (self.out / SUCCESS).write_text("")
-
-    @staticmethod
-    def _atomic(path: Path, write) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        atomic_write_text(self.out / SUCCESS, "")

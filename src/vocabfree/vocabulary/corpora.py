@@ -24,8 +24,8 @@ def wordnet_captions(path: str | os.PathLike | None = None, *, max_synonyms: int
     synsets = {s.offset: s for s in read_synsets(folder, "noun")}
     children: dict[int, list[int]] = {}
     for s in synsets.values():
-        for parent in s.hypernyms:
-            children.setdefault(parent, []).append(s.offset)
+        for hypernym in s.hypernyms:
+            children.setdefault(hypernym, []).append(s.offset)
     seen, stack, order = set(ROOT_OFFSETS), list(reversed(ROOT_OFFSETS)), []
     while stack:  # depth-first walk; sorted children keep the output deterministic
         node = stack.pop()

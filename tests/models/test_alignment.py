@@ -10,18 +10,10 @@ import pytest
 import torch
 
 from vocabfree.errors import IndexMismatchError, InvalidInputError
-from vocabfree.models.alignment import (
-    AlignmentHead,
-    HeadConfig,
-    HeadNet,
-    PairFeatures,
-    TrainConfig,
-    cached_image_outputs,
-    read_pairs,
-    retrieval_recall,
-    train_head,
-)
-from vocabfree.models.local import FEATURE_DIM, ImageOutputs
+from vocabfree.metrics.retrieval import retrieval_recall
+from vocabfree.models.align_train import PairFeatures, TrainConfig, cached_image_outputs, train_head
+from vocabfree.models.alignment import AlignmentHead, HeadConfig, HeadNet
+from vocabfree.models.efficientnet_lite import FEATURE_DIM, ImageOutputs
 from vocabfree.models.protocol import l2_normalize
 
 D = 384
@@ -110,36 +102,6 @@ def test_training_checks_dimensions():
         train_head(data, config=HeadConfig(text_dim=128))
     with pytest.raises(InvalidInputError):
         dataclasses.replace(HeadConfig(), kind="transformer")
-
-
-def test_retrieval_recall_perfect_and_shuffled():
-    emb = l2_normalize(np.eye(6, 8, dtype=np.float32))
-    owner = np.arange(6)
-    assert retrieval_recall(emb, emb, owner)["t2i_r1"] == 100.0
-    assert retrieval_recall(emb, emb, owner)["i2t_r1"] == 100.0
-    wrong = retrieval_recall(emb, emb[::-1], owner)
-    assert wrong["t2i_r1"] == 0.0 and wrong["i2t_r1"] == 0.0
-
-
-def test_read_pairs_captions_and_labels(tmp_path):
-    (tmp_path / "a.jpg").write_bytes(b"")
-    (tmp_path / "b.jpg").write_bytes(b"")
-    captions = tmp_path / "captions.csv"
-    captions.write_text("path,caption,split\na.jpg,a dog runs,train\na.jpg,a brown dog,train\nb.jpg,a cat,val\n")
-    train = read_pairs(captions, split="train")
-    assert train.paths == (str(tmp_path / "a.jpg"),) and train.captions == ("a dog runs", "a brown dog")
-    assert train.image_of_caption.tolist() == [0, 0]
-    labelled = tmp_path / "labels.csv"
-    labelled.write_text("path,label\na.jpg,dog\nb.jpg,cat\n")
-    pairs = read_pairs(labelled, templates=("a photo of a {}.", "{}"))
-    assert pairs.captions == ("a photo of a dog.", "dog", "a photo of a cat.", "cat")
-    assert pairs.image_of_caption.tolist() == [0, 0, 1, 1]
-    with pytest.raises(InvalidInputError, match="split"):
-        read_pairs(labelled, split="train")
-    bad = tmp_path / "bad.csv"
-    bad.write_text("file,text\na.jpg,x\n")
-    with pytest.raises(InvalidInputError, match="columns"):
-        read_pairs(bad)
 
 
 class _FakeEncoder:

@@ -46,8 +46,9 @@ def register(app: typer.Typer) -> None:
         json_: JsonOption = False,
     ) -> None:
         """Train a small projection head (symmetric InfoNCE, learned temperature) on frozen-encoder features."""
-        from vocabfree.models.alignment import AlignConfig, HeadConfig, TrainConfig, align
-        from vocabfree.models.local import ConseConfig
+        from vocabfree.models.align_train import AlignConfig, TrainConfig, align
+        from vocabfree.models.alignment import HeadConfig
+        from vocabfree.models.conse import ConseConfig
 
         config = AlignConfig(
             train_csv=data,

@@ -54,6 +54,7 @@ def cached_image_outputs(
 
     def encode(chunk: Sequence[str]) -> np.ndarray:
         out = model.image_outputs(list(chunk), batch_size=batch_size)
+        assert out.colours is not None  # the EfficientNet-Lite encoder always measures colours
         return np.hstack([out.pooled, out.logits, out.colours])  # (n, 1280 + 1000 + 11)
 
     rows = cached_encode(encode, paths, cache_dir, key, progress=progress, desc=f"encode images ({encoder.tag})")
@@ -178,7 +179,8 @@ def _train(
     history: list[dict] = []
     if val is not None:
         history.append({"epoch": 0, "train_loss": None, **{f"val_{k}": v for k, v in _evaluate(net, val).items()}})
-    best_state, best_row, best_score = None, None, -1.0
+    best_state, best_score = None, -1.0
+    best_row: dict = {}
     for epoch in range(1, train_config.epochs + 1):
         net.train()
         order = rng.permutation(usable)
@@ -204,7 +206,7 @@ def _train(
         log.info("alignment epoch %d: %s", epoch, row)
         if on_epoch is not None:
             on_epoch(epoch, row)
-    selected = history[-1] if history else {"epoch": 0, "train_loss": None}
+    selected: dict = history[-1] if history else {"epoch": 0, "train_loss": None}
     if train_config.select_best and best_state is not None:
         net.load_state_dict(best_state)
         selected = best_row

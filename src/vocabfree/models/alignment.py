@@ -69,17 +69,15 @@ class HeadNet(nn.Module):
         self.config = config
         self.norm = nn.LayerNorm(FEATURE_DIM)
         if config.kind == "linear":
-            self.image = nn.Sequential(nn.Linear(FEATURE_DIM, config.text_dim))
+            out = nn.Linear(FEATURE_DIM, config.text_dim)
+            self.image = nn.Sequential(out)
         else:
-            self.image = nn.Sequential(
-                nn.Linear(FEATURE_DIM, config.hidden_dim),
-                nn.GELU(),
-                nn.Dropout(config.dropout),
-                nn.Linear(config.hidden_dim, config.text_dim),
-            )
+            hidden = nn.Linear(FEATURE_DIM, config.hidden_dim)
+            out = nn.Linear(config.hidden_dim, config.text_dim)
+            self.image = nn.Sequential(hidden, nn.GELU(), nn.Dropout(config.dropout), out)
         if config.residual:  # start exactly at ConSE
-            nn.init.zeros_(self.image[-1].weight)
-            nn.init.zeros_(self.image[-1].bias)
+            nn.init.zeros_(out.weight)
+            nn.init.zeros_(out.bias)
         self.text = nn.Linear(config.text_dim, config.text_dim, bias=False) if config.text_adapter else None
         if self.text is not None:
             nn.init.zeros_(self.text.weight)

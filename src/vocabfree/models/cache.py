@@ -7,6 +7,7 @@ with the same key loads finished chunks and encodes only the rest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -55,7 +56,7 @@ def cached_encode(
             else:
                 part = np.asarray(encode(chunk), dtype=np.float32)
                 if path is not None:
-                    atomic_write(path, lambda fh, part=part: np.save(fh, part))
+                    atomic_write(path, functools.partial(np.save, arr=part))
             parts.append(part)
             bar.update(len(chunk))
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

@@ -7,7 +7,7 @@ Shared by the ``local`` backends (``vocabfree.models.local``) and the alignment 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +35,7 @@ class ConseConfig:
             raise InvalidInputError(f"name_prompt must contain '{{}}', got {self.name_prompt!r}")
 
 
-def class_text_embeddings(encode_texts: Callable[[list[str]], Sequence], config: ConseConfig) -> np.ndarray:
+def class_text_embeddings(encode_texts: Callable[[list[str]], np.ndarray], config: ConseConfig) -> np.ndarray:
     """Text embedding of each ImageNet class, in logit order: (1000, D), normalised.
 
     ``encode_texts`` is a plain function ``list[str] -> (N, D)`` (the sentence encoder), kept as an argument

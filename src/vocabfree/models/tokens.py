@@ -24,6 +24,7 @@ it was trained on; ``cached_image_tokens`` stores tokens of image files on disk 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -194,34 +195,34 @@ def cached_image_tokens(
 
     from vocabfree.models.cache import cache_key
 
-    paths = [str(p) for p in paths]
+    keys = [str(p) for p in paths]
 
     def encode(items):
         return encode_image_tokens(model, items, layer=layer, keep_cls=keep_cls, batch_size=batch_size)
 
     if cache_dir is None or str(cache_dir) == "":  # '' (a CLI's "no cache") must not mean the working directory
-        return encode(paths).astype(np.float16) if paths else np.zeros((0, 0, 0), np.float16)
+        return encode(keys).astype(np.float16) if keys else np.zeros((0, 0, 0), np.float16)
     folder = _token_folder(model, cache_dir, layer, keep_cls, encode)
     folder.mkdir(parents=True, exist_ok=True)
     where: dict[str, tuple[Path, int]] = {}
     for index in sorted(folder.glob("*.json")):
         for row, p in enumerate(json.loads(index.read_text())):
             where[p] = (index.with_suffix(".npy"), row)
-    missing = list(dict.fromkeys(p for p in paths if p not in where))
+    missing = list(dict.fromkeys(p for p in keys if p not in where))
     with tqdm(total=len(missing), desc=f"image tokens ({model.name})", unit="img", disable=not progress) as bar:
         for start in range(0, len(missing), chunk_size):
             chunk = missing[start : start + chunk_size]
             name = folder / cache_key(chunk)
             tokens = encode(chunk).astype(np.float16)
-            atomic_write(name.with_suffix(".npy"), lambda fh, tokens=tokens: np.save(fh, tokens))
+            atomic_write(name.with_suffix(".npy"), functools.partial(np.save, arr=tokens))
             atomic_write_text(name.with_suffix(".json"), json.dumps(chunk))
             where.update({p: (name.with_suffix(".npy"), row) for row, p in enumerate(chunk)})
             bar.update(len(chunk))
-    if not paths:
+    if not keys:
         return np.zeros((0, 0, 0), np.float16)
     arrays: dict[Path, np.ndarray] = {}
     rows = []
-    for p in paths:
+    for p in keys:
         file, row = where[p]
         if file not in arrays:
             arrays[file] = np.load(file, mmap_mode="r")

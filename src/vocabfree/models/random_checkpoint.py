@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vocabfree.atomic import atomic_path
+
 ARCHITECTURES: dict[str, dict[str, Any]] = {
     # transformers' CLIPConfig defaults are openai/clip-vit-base-patch32's architecture.
     "clip-vit-b32": {"family": "clip", "text": {}, "vision": {}, "projection_dim": 512, "image_size": 224},
@@ -152,8 +154,10 @@ def save_random_checkpoint(out_dir: str | Path, arch: str = "clip-vit-b32", seed
         model = SiglipModel(config)
         processor = SiglipImageProcessor(size={"height": size, "width": size})
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    processor.save_pretrained(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:  # a killed run leaves no half-written checkpoint under the real name
+        tmp.mkdir()
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
     return out

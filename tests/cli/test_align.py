@@ -4,26 +4,18 @@ seconds-long run on synthetic frozen features (the encoders are replaced; everyt
 from __future__ import annotations
 
 import json
-import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from vocabfree.cli import main
+from tests.cli.test_cli import run as run_cli
 from vocabfree.models.efficientnet_lite import FEATURE_DIM
 from vocabfree.models.protocol import l2_normalize
 
 
 def run(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["vocabfree", "align", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(monkeypatch, capsys, "align", *map(str, args))
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import argparse
 
 from _common import CACHE, DATA, read_split
 
-from vocabfree.models.alignment import cached_image_outputs, read_pairs
+from vocabfree.data.pairs import read_pairs
+from vocabfree.models.align_train import cached_image_outputs
 from vocabfree.models.local import build_local
 
 

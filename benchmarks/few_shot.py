@@ -20,7 +20,7 @@ from _common import CACHE, read_split
 
 from vocabfree.classify.few_shot import FewShotClassifier
 from vocabfree.models import load_model
-from vocabfree.models.alignment import cached_image_outputs
+from vocabfree.models.align_train import cached_image_outputs
 from vocabfree.models.protocol import l2_normalize
 
 SHOTS = (1, 2, 4, 8, 16)

@@ -23,13 +23,10 @@ import dataclasses
 from _common import CACHE, DATA
 
 from vocabfree.classify.zero_shot import calibration
-from vocabfree.models.alignment import (
-    cached_image_outputs,
-    load_shipped_head,
-    read_pairs,
-    recall_from_scores,
-    retrieval_recall,
-)
+from vocabfree.data.pairs import read_pairs
+from vocabfree.metrics.retrieval import recall_from_scores, retrieval_recall
+from vocabfree.models.align_train import cached_image_outputs
+from vocabfree.models.alignment import load_shipped_head
 from vocabfree.models.local import TUNED_CONSE, build_local
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.4, 0.8)

@@ -23,7 +23,8 @@ from _common import CACHE, DATA, read_split
 from vocabfree.classify.templates import resolve_templates
 from vocabfree.classify.zero_shot import ZeroShotClassifier
 from vocabfree.metrics import cluster_accuracy, topk_accuracy
-from vocabfree.models.alignment import AlignmentHead, cached_image_outputs
+from vocabfree.models.align_train import cached_image_outputs
+from vocabfree.models.alignment import AlignmentHead
 from vocabfree.models.cache import cache_key, cached_encode
 from vocabfree.models.local import (
     COLOUR_WEIGHT,

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def image_embeddings(model, paths):
     """(N, D) embeddings of ``paths``: via the shared EfficientNet-output cache for local models."""
     if hasattr(model, "image_outputs"):
-        from vocabfree.models.alignment import cached_image_outputs
+        from vocabfree.models.align_train import cached_image_outputs
 
         return model.embed_outputs(cached_image_outputs(model, paths, CACHE, progress=True))
     return encode_images_cached(model, paths, ROOT / "artifacts" / "image-cache", progress=True)

@@ -10,18 +10,10 @@ import pytest
 import torch
 
 from vocabfree.errors import IndexMismatchError, InvalidInputError
-from vocabfree.models.alignment import (
-    AlignmentHead,
-    HeadConfig,
-    HeadNet,
-    PairFeatures,
-    TrainConfig,
-    cached_image_outputs,
-    read_pairs,
-    retrieval_recall,
-    train_head,
-)
-from vocabfree.models.local import FEATURE_DIM, ImageOutputs
+from vocabfree.metrics.retrieval import retrieval_recall
+from vocabfree.models.align_train import PairFeatures, TrainConfig, cached_image_outputs, train_head
+from vocabfree.models.alignment import AlignmentHead, HeadConfig, HeadNet
+from vocabfree.models.efficientnet_lite import FEATURE_DIM, ImageOutputs
 from vocabfree.models.protocol import l2_normalize
 
 D = 384
@@ -112,36 +104,6 @@ def test_training_checks_dimensions():
         dataclasses.replace(HeadConfig(), kind="transformer")
 
 
-def test_retrieval_recall_perfect_and_shuffled():
-    emb = l2_normalize(np.eye(6, 8, dtype=np.float32))
-    owner = np.arange(6)
-    assert retrieval_recall(emb, emb, owner)["t2i_r1"] == 100.0
-    assert retrieval_recall(emb, emb, owner)["i2t_r1"] == 100.0
-    wrong = retrieval_recall(emb, emb[::-1], owner)
-    assert wrong["t2i_r1"] == 0.0 and wrong["i2t_r1"] == 0.0
-
-
-def test_read_pairs_captions_and_labels(tmp_path):
-    (tmp_path / "a.jpg").write_bytes(b"")
-    (tmp_path / "b.jpg").write_bytes(b"")
-    captions = tmp_path / "captions.csv"
-    captions.write_text("path,caption,split\na.jpg,a dog runs,train\na.jpg,a brown dog,train\nb.jpg,a cat,val\n")
-    train = read_pairs(captions, split="train")
-    assert train.paths == (str(tmp_path / "a.jpg"),) and train.captions == ("a dog runs", "a brown dog")
-    assert train.image_of_caption.tolist() == [0, 0]
-    labelled = tmp_path / "labels.csv"
-    labelled.write_text("path,label\na.jpg,dog\nb.jpg,cat\n")
-    pairs = read_pairs(labelled, templates=("a photo of a {}.", "{}"))
-    assert pairs.captions == ("a photo of a dog.", "dog", "a photo of a cat.", "cat")
-    assert pairs.image_of_caption.tolist() == [0, 0, 1, 1]
-    with pytest.raises(InvalidInputError, match="split"):
-        read_pairs(labelled, split="train")
-    bad = tmp_path / "bad.csv"
-    bad.write_text("file,text\na.jpg,x\n")
-    with pytest.raises(InvalidInputError, match="columns"):
-        read_pairs(bad)
-
-
 class _FakeEncoder:
     tag = "fake@8"
 
@@ -175,3 +137,58 @@ def test_cached_image_outputs_runs_the_network_once(tmp_path):
     np.testing.assert_allclose(first.colours[:, 0], np.arange(5) / 10)
     cached_image_outputs(model, paths[:2], tmp_path)  # other inputs, other key
     assert model.seen == 7
+
+
+# ------------------------------------------------------------------------------ align(): the saved card
+
+
+def _pairs_csv(path, n_train: int, n_val: int):
+    rows = [f"train_{i}.jpg,caption {i},train" for i in range(n_train)]
+    rows += [f"val_{i}.jpg,caption {i},val" for i in range(n_val)]
+    path.write_text("path,caption,split\n" + "\n".join(rows) + "\n")
+    return path
+
+
+class _FakeLocal:
+    """What ``align`` reads from the model it builds (the features themselves are patched in)."""
+
+    image_encoder = _FakeEncoder()
+
+
+def _val_starts_perfect(n_images: int, seed: int) -> PairFeatures:
+    """Validation pairs whose captions equal their ConSE embeddings: the untrained head (which starts exactly
+    at ConSE) retrieves them all, and training on unrelated pairs can only make that worse."""
+    rng = np.random.default_rng(seed)
+    conse = l2_normalize(rng.standard_normal((n_images, D)).astype(np.float32))
+    pooled = rng.standard_normal((n_images, FEATURE_DIM)).astype(np.float32)
+    return PairFeatures(conse=conse, pooled=pooled, text=conse.copy(), image_of_text=np.arange(n_images))
+
+
+@pytest.mark.parametrize("select_best", [True, False])
+def test_card_metrics_are_those_of_the_saved_weights(tmp_path, monkeypatch, select_best):
+    """The untrained epoch 0 scores best here: the card must still describe the weights that were saved (the
+    best trained epoch, or the last one without select_best), not epoch 0."""
+    from vocabfree.models import align_train
+
+    train, val = synthetic_pairs(64, seed=0), _val_starts_perfect(32, seed=5)
+    monkeypatch.setattr(align_train, "build_local", lambda *a, **k: _FakeLocal())
+    monkeypatch.setattr(
+        align_train, "pair_features", lambda model, pairs, *a, **k: train if len(pairs.paths) == 64 else val
+    )
+    config = align_train.AlignConfig(
+        train_csv=_pairs_csv(tmp_path / "pairs.csv", 64, 32),
+        out=tmp_path / "head",
+        train=TrainConfig(epochs=4, batch_size=32, lr=3e-2, seed=0, select_best=select_best),
+    )
+    card = align_train.align(config)
+    curve = card["loss_curve"]
+    assert curve["val_at_start"]["val_mean_recall"] == 100.0 and curve["val_best"]["epoch"] == 0  # epoch 0 wins
+    written = json.loads((tmp_path / "head.json").read_text())["metrics"]["val"]
+    assert written == card["metrics"]["val"]
+    # ...but the saved weights are a trained epoch: the best one, or the last without select_best
+    assert written["epoch"] == (4 if not select_best else written["epoch"]) and written["epoch"] >= 1
+    assert written["val_mean_recall"] < 100.0
+    saved = AlignmentHead.load(tmp_path / "head")
+    recall = retrieval_recall(saved.embed_images(val.conse, val.pooled), saved.embed_texts(val.text), val.image_of_text)
+    for k in ("t2i_r1", "t2i_r5", "i2t_r1", "i2t_r5", "mean_recall"):
+        assert written[f"val_{k}"] == pytest.approx(recall[k]), k

@@ -212,9 +212,86 @@ def test_missing_packages_name_the_extra(monkeypatch):
         load_efficientnet_lite("lite9")
 
 
-def test_backends_are_registered():
-    names = {e.name for e in list_models("local*")}
-    assert {"local", "local-head", "local-conse", "local-conse-lite0"} <= names
+class _HashedSentenceEncoder:
+    """Stands in for MiniLM (384-d) so the real entrypoints can be run without its weights."""
+
+    name = "hashed"
+
+    def encode(self, texts, *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+        return hashed_encode(texts, dim=384)
+
+
+@pytest.fixture
+def no_weights(monkeypatch):
+    """The registered ``local*`` entrypoints, run for real except the two weight loaders; records what the
+    image encoder was asked for."""
+    import vocabfree.models.local as local
+    import vocabfree.models.sentence as sentence
+
+    asked = []
+
+    def fake_lite(arch, runtime):
+        asked.append((arch, runtime))
+        return EfficientNetLiteEncoder(None, _cfgs[arch], runtime)
+
+    monkeypatch.setattr(local, "load_efficientnet_lite", fake_lite)
+    monkeypatch.setattr(sentence, "load_sentence_encoder", lambda **_: _HashedSentenceEncoder())
+    return asked
+
+
+def test_registered_local_variants_and_their_settings(no_weights):
+    from vocabfree.models import load_model
+    from vocabfree.models.local import COLOUR_WEIGHT, DEFAULT_LOGIT_SCALE, TUNED_CONSE
+
+    assert [e.name for e in list_models("local*")] == ["local", "local-conse", "local-conse-lite0", "local-head"]
+    tuned = ConseConfig(top_t=10, center=True, temperature=2.0)
+    assert tuned == TUNED_CONSE and COLOUR_WEIGHT == 0.2
+
+    model = load_model("local", precision="fp32")
+    assert (model.name, model.conse, model.colour_weight, model.label_descriptions) == ("local", tuned, 0.2, "wordnet")
+    assert model.head is None and model.embed_dim == 384 + len(BASIC_COLOURS) and model.image_size == 260
+    assert model.logit_scale == DEFAULT_LOGIT_SCALE == 30.0 and model.center is not None
+    assert no_weights[-1] == ("lite2", Runtime("cpu", "fp32"))
+    assert load_model("local", top_t=3).conse == dataclasses.replace(tuned, top_t=3)  # top_t passed through
+
+    conse = load_model("local-conse", top_t=5)
+    assert (conse.name, conse.conse, conse.colour_weight, conse.label_descriptions) == (
+        "local-conse",
+        dataclasses.replace(tuned, top_t=5),
+        0.0,
+        None,
+    )
+    assert conse.embed_dim == 384 and conse.image_size == 260 and no_weights[-1][0] == "lite2"
+
+    lite0 = load_model("local-conse-lite0")
+    assert (lite0.name, lite0.conse, lite0.embed_dim, lite0.image_size) == ("local-conse-lite0", tuned, 384, 224)
+    assert no_weights[-1][0] == "lite0"
+
+    head_model = load_model("local-head")
+    head = head_model.head
+    assert head is not None and head_model.name == "local-head" and head_model.label_descriptions == "wordnet"
+    assert head_model.conse == head.config.conse and head_model.colour_weight == 0.0
+    assert head_model.embed_dim == head.config.text_dim == 384 and head_model.logit_scale == head.logit_scale
+    assert no_weights[-1][0] == head.config.arch == "lite2"
+    assert head_model.reference_image_embeddings() is None  # a head moves images off the class points
+
+
+@pytest.mark.parametrize(
+    ("name", "takes"),
+    [
+        ("local", "device, precision, top_t"),
+        ("local-conse", "device, precision, top_t"),
+        ("local-conse-lite0", "device, precision, top_t"),
+        ("local-head", "device, precision"),
+    ],
+)
+def test_local_variants_refuse_unknown_arguments(no_weights, name, takes):
+    from vocabfree.models import load_model
+
+    with pytest.raises(InvalidInputError) as info:
+        load_model(name, devcie="cuda")
+    assert str(info.value) == f"model '{name}' does not take argument 'devcie' (it takes: {takes})"
+    assert no_weights == []  # refused before anything was loaded
 
 
 def test_shipped_head_and_card_are_consistent():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 import typer
 
@@ -46,8 +46,10 @@ def register(app: typer.Typer) -> None:
         json_: JsonOption = False,
     ) -> None:
         """Train a small projection head (symmetric InfoNCE, learned temperature) on frozen-encoder features."""
-        from vocabfree.models.alignment import AlignConfig, HeadConfig, TrainConfig, align
-        from vocabfree.models.local import ConseConfig
+        from vocabfree.models._runtime import Precision
+        from vocabfree.models.align_train import AlignConfig, TrainConfig, align
+        from vocabfree.models.alignment import HeadConfig
+        from vocabfree.models.conse import ConseConfig
 
         config = AlignConfig(
             train_csv=data,
@@ -60,14 +62,14 @@ def register(app: typer.Typer) -> None:
                 conse=ConseConfig(
                     top_t=top_t, name_prompt=name_prompt, synonyms=synonyms, center=center, temperature=temperature
                 ),
-                kind=kind,
+                kind=cast(Literal["linear", "mlp"], kind),  # HeadConfig checks it
                 hidden_dim=hidden_dim,
                 residual=residual,
                 text_adapter=text_adapter,
             ),
             train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed),
             cache_dir=cache_dir,
-            precision=precision,
+            precision=cast(Precision, precision),
             device=device,
             notes=notes,
         )

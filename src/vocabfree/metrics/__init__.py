@@ -1,4 +1,4 @@
-"""Measure: classification metrics (incl. CaSED's vocabulary-free metrics) and caption metrics."""
+"""Measure: classification metrics (incl. CaSED's vocabulary-free metrics), retrieval recall and caption metrics."""
 
 from vocabfree.metrics.classification import (
     cluster_accuracy,
@@ -7,5 +7,14 @@ from vocabfree.metrics.classification import (
     topk_accuracy,
     word_set,
 )
+from vocabfree.metrics.retrieval import recall_from_scores, retrieval_recall
 
-__all__ = ["cluster_accuracy", "semantic_iou", "semantic_similarity", "topk_accuracy", "word_set"]
+__all__ = [
+    "cluster_accuracy",
+    "recall_from_scores",
+    "retrieval_recall",
+    "semantic_iou",
+    "semantic_similarity",
+    "topk_accuracy",
+    "word_set",
+]

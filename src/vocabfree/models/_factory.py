@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
-from vocabfree.errors import IndexMismatchError, UnknownBackendError
+from vocabfree.errors import IndexMismatchError, InvalidInputError, UnknownBackendError
 from vocabfree.models import _registry
 from vocabfree.models.protocol import VisionLanguageModel
 
@@ -69,16 +70,41 @@ def check_hub_model_available(model_id: str) -> None:
         )
 
 
-def load_model(name: str = DEFAULT_MODEL, **kwargs) -> VisionLanguageModel:
+def backend_arguments(entry: _registry.BackendEntry) -> list[str] | None:
+    """The keyword arguments ``entry``'s entrypoint takes (without a prefix entry's hub id), or None when it
+    takes any (``**kwargs``)."""
+    params = list(inspect.signature(entry.factory).parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    if entry.name.endswith(":"):
+        params = params[1:]  # the part after the prefix
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def check_backend_arguments(name: str, entry: _registry.BackendEntry, kwargs: dict[str, object]) -> None:
+    """Raise ``InvalidInputError`` naming the arguments in ``kwargs`` that model ``name`` does not take."""
+    accepted = backend_arguments(entry)
+    unknown = [k for k in kwargs if accepted is not None and k not in accepted]
+    if unknown:
+        what = "argument" if len(unknown) == 1 else "arguments"
+        takes = ", ".join(accepted or ()) or "no arguments"
+        raise InvalidInputError(
+            f"model '{name}' does not take {what} {', '.join(repr(k) for k in unknown)} (it takes: {takes})"
+        )
+
+
+def load_model(name: str = DEFAULT_MODEL, **kwargs: object) -> VisionLanguageModel:
     """Load a backend by name: ``hf:<hub id or dir>``, ``local``, ``local-conse``, ``test-tiny``, ...
 
     Keyword arguments (``device``, ``precision``, ...) go to the backend; ``None`` values are dropped so
-    callers can pass optional CLI flags straight through. A hub model that is not cached on an offline
+    callers can pass optional CLI flags straight through, and an argument the backend does not take is an
+    ``InvalidInputError`` naming it (a typo is never ignored). A hub model that is not cached on an offline
     machine fails at once with a message saying how to get it.
     """
     _import_backends()
     entry, argument = _registry.resolve(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    check_backend_arguments(name, entry, kwargs)
     if entry.name == "hf:" and argument is not None:
         check_hub_model_available(argument)
     return entry.factory(argument, **kwargs) if argument is not None else entry.factory(**kwargs)

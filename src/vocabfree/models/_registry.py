@@ -11,6 +11,7 @@ import fnmatch
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from vocabfree.errors import UnknownBackendError
 
@@ -18,7 +19,7 @@ from vocabfree.errors import UnknownBackendError
 @dataclass(frozen=True)
 class BackendEntry:
     name: str  # exact name, or a prefix such as "hf:"
-    factory: Callable[..., object]
+    factory: Callable[..., Any]
     description: str
 
 

@@ -1,17 +1,24 @@
 """Resumable, chunked on-disk caching of embeddings for big image sets.
 
 Encoding a few thousand images takes minutes on a CPU; a killed run should not start over. Items are
-encoded in chunks; each finished chunk is written atomically (temp file + rename) as ``.npy``, and a rerun
+encoded in chunks; each finished chunk is written atomically (``vocabfree.atomic``) as ``.npy``, and a rerun
 with the same key loads finished chunks and encodes only the rest.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from vocabfree.atomic import atomic_write
+from vocabfree.errors import InvalidInputError
+from vocabfree.models.protocol import ImageFeatures, VisionLanguageModel, capability
+
+CACHED_FEATURES = ("embedding", "backbone")  # what encode_images_cached can cache
 
 
 def cache_key(*parts: object) -> str:
@@ -49,9 +56,7 @@ def cached_encode(
             else:
                 part = np.asarray(encode(chunk), dtype=np.float32)
                 if path is not None:
-                    tmp = path.with_suffix(".tmp.npy")
-                    np.save(tmp, part)
-                    tmp.replace(path)
+                    atomic_write(path, functools.partial(np.save, arr=part))
             parts.append(part)
             bar.update(len(chunk))
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
@@ -71,7 +76,7 @@ def output_fingerprint(encode: Callable[[Sequence], np.ndarray]) -> str:
 
 
 def encode_images_cached(
-    model,
+    model: VisionLanguageModel,
     paths: Sequence[str | Path],
     cache_dir: str | Path | None,
     *,
@@ -79,8 +84,16 @@ def encode_images_cached(
     progress: bool = False,
     features: str = "embedding",
 ) -> np.ndarray:
-    """Image embeddings (or backbone features with ``features='backbone'``) of ``paths``, resumable."""
-    encode_fn = model.encode_images if features == "embedding" else model.encode_image_features
+    """Image embeddings (or backbone features with ``features='backbone'``, for models with the
+    ``ImageFeatures`` capability) of ``paths``, resumable."""
+    if features not in CACHED_FEATURES:
+        raise InvalidInputError(f"features must be one of {', '.join(CACHED_FEATURES)}, got {features!r}")
+    encode_fn: Callable[..., np.ndarray] = model.encode_images
+    if features == "backbone":
+        backbone = capability(model, ImageFeatures)
+        if backbone is None:
+            raise InvalidInputError(f"model '{model.name}' has no backbone features: use features='embedding'")
+        encode_fn = backbone.encode_image_features
     key = ""
     if cache_dir is not None:
         key = cache_key(model.name, features, output_fingerprint(encode_fn), [str(p) for p in paths])

@@ -133,9 +133,8 @@ def create_hf(
     device: str | None = None,
     precision: Precision = "auto",
     fast_forward: bool | None = None,
-    compile: bool | None = None,
-    **_: object,
-):  # noqa: A002
+    compile: bool | None = None,  # noqa: A002
+):
     """Load a dual encoder; ``fast_forward=False`` (or ``VOCABFREE_FAST_FORWARD=0``) keeps the weights in fp32
     and lets autocast cast them per batch, as before (same outputs, slower). ``compile=True`` (or
     ``VOCABFREE_COMPILE=1``) runs the image tower through ``torch.compile``: faster for long jobs, after a

@@ -64,7 +64,7 @@ class HFVisionModel:
 
 
 def create_hf_vision(
-    model_id: str, device: str | None = None, precision: Precision = "auto", model=None, **_: object
+    model_id: str, device: str | None = None, precision: Precision = "auto", model=None
 ) -> HFVisionModel:
     """Load a vision backbone (or wrap an already loaded ``model``) with its image processor."""
     from transformers import AutoImageProcessor, AutoModel

@@ -11,9 +11,10 @@ Registered variants (docs/local-model.md has the measurements behind each choice
 channel; zero-shot also uses WordNet label descriptions and score calibration), ``local-head`` (ConSE + the
 shipped head: best for caption retrieval), ``local-conse`` (ConSE only) and ``local-conse-lite0``.
 
-Layout (timm's model-file shape): the image encoder lives in ``vocabfree.models.efficientnet_lite`` (re-exported
-here); this file holds the ConSE mapping, the ``LocalModel`` adapter, then one small registered entrypoint
-per variant. torch and the weight packages are imported inside functions.
+Layout (timm's model-file shape): the image encoder lives in ``vocabfree.models.efficientnet_lite`` and the
+ConSE mapping in ``vocabfree.models.conse`` (both re-exported here); this file holds the ``LocalModel``
+adapter, then one small registered entrypoint per variant. torch and the weight packages are imported inside
+functions.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +31,11 @@ from vocabfree.images import ImageInput
 from vocabfree.models._registry import register_backend
 from vocabfree.models._runtime import Precision, select_runtime
 from vocabfree.models.colour import BASIC_COLOURS, texts_colours
+from vocabfree.models.conse import (  # noqa: F401 - re-exported: the ConSE mapping
+    ConseConfig,
+    class_text_embeddings,
+    conse_embed,
+)
 from vocabfree.models.efficientnet_lite import (  # noqa: F401 - re-exported: the image side
     DEFAULT_ARCH,
     FEATURE_DIM,
@@ -40,66 +47,11 @@ from vocabfree.models.efficientnet_lite import (  # noqa: F401 - re-exported: th
 )
 from vocabfree.models.protocol import l2_normalize
 
-# ----------------------------------------------------------------------------------------------- ConSE
+if TYPE_CHECKING:
+    from vocabfree.models.alignment import AlignmentHead
+    from vocabfree.models.sentence import SentenceEncoder
 
-
-@dataclass(frozen=True)
-class ConseConfig:
-    """How classifier probabilities become a text-space embedding."""
-
-    top_t: int = 10  # number of most probable ImageNet classes mixed (Norouzi et al. use T=10)
-    name_prompt: str = "{}"  # how each class name is written before text encoding, e.g. "a photo of a {}."
-    synonyms: bool = False  # average the embeddings of all WordNet synonyms of a class, not only its name
-    center: bool = False  # subtract the mean class embedding on both sides (reduces hubness)
-    temperature: float = 1.0  # softmax temperature on the ImageNet logits (>1 spreads mass over more classes)
-
-    def __post_init__(self):
-        if self.top_t < 1:
-            raise InvalidInputError(f"top_t must be >= 1, got {self.top_t}")
-        if self.temperature <= 0:
-            raise InvalidInputError(f"temperature must be > 0, got {self.temperature}")
-        if "{}" not in self.name_prompt:
-            raise InvalidInputError(f"name_prompt must contain '{{}}', got {self.name_prompt!r}")
-
-
-def class_text_embeddings(encode_texts, config: ConseConfig) -> np.ndarray:
-    """Text embedding of each ImageNet class, in logit order: (1000, D), normalised.
-
-    ``encode_texts`` is a plain function ``list[str] -> (N, D)`` (the sentence encoder), kept as an argument
-    so this stays testable without MiniLM.
-    """
-    from vocabfree.models.imagenet import imagenet_synonyms
-
-    rows = imagenet_synonyms()
-    names = [list(row) if config.synonyms else [row[0]] for row in rows]
-    flat = [config.name_prompt.format(n) for group in names for n in group]
-    emb = np.asarray(encode_texts(flat), dtype=np.float32)
-    owner = np.repeat(np.arange(len(rows)), [len(g) for g in names])
-    summed = np.zeros((len(rows), emb.shape[1]), np.float32)
-    np.add.at(summed, owner, emb)
-    return l2_normalize(summed)
-
-
-def conse_embed(
-    logits: np.ndarray, class_emb: np.ndarray, top_t: int, center: np.ndarray | None = None, temperature: float = 1.0
-) -> np.ndarray:
-    """ConSE: normalised sum over each row's top-T classes of p(class) x class embedding. (N, D).
-
-    Probabilities come from a softmax over all classes, so confident images keep a dominant class and unsure
-    ones mix several. Ties are broken by class index, so the result does not depend on input order.
-    """
-    logits = np.asarray(logits, dtype=np.float64) / temperature
-    if logits.ndim != 2 or logits.shape[1] != class_emb.shape[0]:
-        raise InvalidInputError(f"logits of shape {logits.shape} do not match {class_emb.shape[0]} classes")
-    top_t = min(top_t, logits.shape[1])
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
-    top = np.argsort(-probs, axis=1, kind="stable")[:, :top_t]  # (N, T)
-    weights = np.take_along_axis(probs, top, axis=1)  # (N, T)
-    targets = class_emb if center is None else class_emb - center
-    emb = np.einsum("nt,ntd->nd", weights, targets[top].astype(np.float64))
-    return l2_normalize(emb)
-
+DEFAULT_LOGIT_SCALE = 30.0  # cosine multiplier of models without a learned temperature (no head)
 
 # ------------------------------------------------------------------------------------------ the backend
 
@@ -119,12 +71,12 @@ class LocalModel:
     """
 
     image_encoder: EfficientNetLiteEncoder
-    text_encoder: object  # vocabfree.models.sentence.SentenceEncoder (anything with encode(texts) -> (N, D))
+    text_encoder: SentenceEncoder  # (anything with encode(texts) -> (N, D) and a name)
     conse: ConseConfig
     class_emb: np.ndarray  # (1000, D) normalised, from class_text_embeddings
     name: str
-    head: object | None = None  # vocabfree.models.alignment.AlignmentHead
-    logit_scale: float = 30.0
+    head: AlignmentHead | None = None
+    logit_scale: float = DEFAULT_LOGIT_SCALE
     center: np.ndarray | None = field(default=None, repr=False)  # (D,) mean class embedding when centring
     colour_weight: float = 0.0  # weight of the colour block; 0 turns it off (then embed_dim is the text dim)
     # What ZeroShotClassifier(descriptions="auto") uses: MiniLM knows few rare plant or animal names, so the
@@ -232,7 +184,7 @@ def build_local(
     arch: str = DEFAULT_ARCH,
     *,
     conse: ConseConfig | None = None,
-    head: object | None = None,
+    head: AlignmentHead | None = None,
     name: str | None = None,
     device: str | None = None,
     precision: Precision = "auto",
@@ -250,7 +202,7 @@ def build_local(
     text_encoder = load_sentence_encoder(device=runtime.device, precision=runtime.precision)
     class_emb = class_text_embeddings(text_encoder.encode, conse)
     center = class_emb.mean(axis=0) if conse.center else None
-    logit_scale = float(getattr(head, "logit_scale", 30.0)) if head is not None else 30.0
+    logit_scale = head.logit_scale if head is not None else DEFAULT_LOGIT_SCALE
     return LocalModel(
         image_encoder=image_encoder,
         text_encoder=text_encoder,
@@ -265,7 +217,7 @@ def build_local(
     )
 
 
-def _load_shipped_head():
+def _load_shipped_head() -> AlignmentHead:
     from vocabfree.models.alignment import load_shipped_head
 
     return load_shipped_head()
@@ -281,11 +233,16 @@ TUNED_CONSE = ConseConfig(top_t=10, center=True, temperature=2.0)
 COLOUR_WEIGHT = 0.2
 
 
+# Every entrypoint takes the same runtime arguments; the training-free ones also ``top_t`` (load_model refuses
+# any other argument by name).
+DEFAULT_TOP_T = TUNED_CONSE.top_t
+
+
 @register_backend("local", "EfficientNet-Lite2 + MiniLM: ConSE + colour channel, WordNet label descriptions (offline)")
-def create_local(device: str | None = None, precision: Precision = "auto", top_t: int = 10, **_: object) -> LocalModel:
+def create_local(device: str | None = None, precision: Precision = "auto", top_t: int = DEFAULT_TOP_T) -> LocalModel:
     conse = dataclasses.replace(TUNED_CONSE, top_t=top_t)
     return build_local(
-        "lite2",
+        DEFAULT_ARCH,
         conse=conse,
         name="local",
         device=device,
@@ -296,7 +253,7 @@ def create_local(device: str | None = None, precision: Precision = "auto", top_t
 
 
 @register_backend("local-head", "EfficientNet-Lite2 + MiniLM, ConSE + shipped alignment head (best for retrieval)")
-def create_local_head(device: str | None = None, precision: Precision = "auto", **_: object) -> LocalModel:
+def create_local_head(device: str | None = None, precision: Precision = "auto") -> LocalModel:
     head = _load_shipped_head()
     cfg = head.config
     return build_local(
@@ -312,15 +269,15 @@ def create_local_head(device: str | None = None, precision: Precision = "auto", 
 
 @register_backend("local-conse", "EfficientNet-Lite2 + MiniLM joined by ConSE, no training (offline)")
 def create_local_conse(
-    device: str | None = None, precision: Precision = "auto", top_t: int = 10, **_: object
+    device: str | None = None, precision: Precision = "auto", top_t: int = DEFAULT_TOP_T
 ) -> LocalModel:
     conse = dataclasses.replace(TUNED_CONSE, top_t=top_t)
-    return build_local("lite2", conse=conse, name="local-conse", device=device, precision=precision)
+    return build_local(DEFAULT_ARCH, conse=conse, name="local-conse", device=device, precision=precision)
 
 
 @register_backend("local-conse-lite0", "EfficientNet-Lite0 (224 px) + MiniLM joined by ConSE, no training")
 def create_local_conse_lite0(
-    device: str | None = None, precision: Precision = "auto", top_t: int = 10, **_: object
+    device: str | None = None, precision: Precision = "auto", top_t: int = DEFAULT_TOP_T
 ) -> LocalModel:
     conse = dataclasses.replace(TUNED_CONSE, top_t=top_t)
     return build_local("lite0", conse=conse, name="local-conse-lite0", device=device, precision=precision)

@@ -29,6 +29,7 @@ TOKENS_PER_TEXT = 32  # default token budget per text batch = batch_size x this 
 # at 2,101 captions/s with 2,048 padded tokens per batch, 2,061 at 4,096, 1,901 at 8,192, 1,558 at 16,384.
 CPU_TOKEN_BUDGET = 2048
 R = TypeVar("R")
+Out = TypeVar("Out")  # what a forward returns (a device tensor) before it is fetched
 
 
 def default_token_budget(batch_size: int, device: object) -> int:
@@ -117,11 +118,11 @@ def prepared_batches(
             bar.update(len(batch))
 
 
-def lagged_outputs(batches: Iterable[T], forward: Callable[[T], object], fetch: Callable[[object], R]) -> list[R]:
+def lagged_outputs(batches: Iterable[T], forward: Callable[[T], Out], fetch: Callable[[Out], R]) -> list[R]:
     """``[fetch(forward(b)) for b in batches]``, but each ``fetch`` (a device-to-host copy, which waits for the
     device) happens after the *next* batch's ``forward`` has been queued, so a GPU always has work."""
     out: list[R] = []
-    pending = None
+    pending: Out | None = None
     for batch in batches:
         result = forward(batch)
         if pending is not None:

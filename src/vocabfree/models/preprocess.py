@@ -20,6 +20,7 @@ Processors we do not recognise (or with options these halves do not reproduce) f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,8 @@ class HFImageTransform:
     def prepare(self, image) -> np.ndarray:
         """RGB PIL image -> (H, W, 3) uint8: the processor's resize and centre crop."""
         if self.shortest_edge is not None:
-            image = image.resize(shortest_edge_size(*image.size, self.shortest_edge), resample=self.resample)
+            width, height = image.size
+            image = image.resize(shortest_edge_size(width, height, self.shortest_edge), resample=self.resample)
         elif self.resize_hw is not None:
             image = image.resize((self.resize_hw[1], self.resize_hw[0]), resample=self.resample)
         arr = np.asarray(image, dtype=np.uint8)
@@ -96,7 +98,7 @@ class HFImageTransform:
 class ProcessorTransform:
     """Fallback for unknown processors: the processor itself, per image (in the worker threads)."""
 
-    processor: object
+    processor: Any  # a transformers image processor
     image_size: int | None = None
 
     def prepare(self, image) -> np.ndarray:

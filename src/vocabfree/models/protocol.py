@@ -6,7 +6,7 @@ offline ``local`` model and the ``test-tiny`` backend are interchangeable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -81,14 +81,16 @@ class ReferenceImages(Protocol):
 C = TypeVar("C")
 
 
-def capability(model: object, kind: type[C]) -> C | None:
+# ``kind`` is typed as a callable returning C, not ``type[C]``: mypy refuses protocol classes where ``type[C]``
+# is expected ("Only concrete class can be given"), and a callable still lets it infer C from the protocol.
+def capability(model: object, kind: Callable[..., C]) -> C | None:
     """``model`` as the capability ``kind`` (one of the protocols above) if it offers it, else None::
 
     features = capability(model, ImageFeatures)
     if features is not None:
         x = features.encode_image_features(images)
     """
-    return model if isinstance(model, kind) else None  # type: ignore[return-value]
+    return model if isinstance(model, kind) else None  # type: ignore[arg-type, return-value]
 
 
 def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -9,8 +9,11 @@ exactly the code users run and times it honestly (accuracy is chance, by constru
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-ARCHITECTURES = {
+from vocabfree.atomic import atomic_path
+
+ARCHITECTURES: dict[str, dict[str, Any]] = {
     # transformers' CLIPConfig defaults are openai/clip-vit-base-patch32's architecture.
     "clip-vit-b32": {"family": "clip", "text": {}, "vision": {}, "projection_dim": 512, "image_size": 224},
     "siglip-base-p16-224": {
@@ -139,6 +142,9 @@ def save_random_checkpoint(out_dir: str | Path, arch: str = "clip-vit-b32", seed
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
     )
     size = spec["image_size"]
+    config: Any
+    model: Any
+    processor: Any
     if spec["family"] == "clip":
         config = CLIPConfig(text_config=text, vision_config=spec["vision"], projection_dim=spec["projection_dim"])
         model = CLIPModel(config)
@@ -148,8 +154,10 @@ def save_random_checkpoint(out_dir: str | Path, arch: str = "clip-vit-b32", seed
         model = SiglipModel(config)
         processor = SiglipImageProcessor(size={"height": size, "width": size})
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    processor.save_pretrained(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:  # a killed run leaves no half-written checkpoint under the real name
+        tmp.mkdir()
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
     return out

@@ -15,6 +15,7 @@ import numpy as np
 
 from vocabfree.images import ImageInput, load_image
 from vocabfree.models._registry import register_backend
+from vocabfree.models._runtime import Precision
 from vocabfree.models.protocol import l2_normalize
 
 COLOURS = {
@@ -69,5 +70,7 @@ class TinyModel:
 
 
 @register_backend("test-tiny", "deterministic toy backend for tests (colour words align with solid colours)")
-def create_tiny(embed_dim: int = 32, **_: object) -> TinyModel:
+def create_tiny(embed_dim: int = 32, device: str | None = None, precision: Precision = "auto") -> TinyModel:
+    """``device`` and ``precision`` are accepted like every backend's and ignored: this is float32 numpy on CPU."""
+    del device, precision
     return TinyModel(embed_dim=embed_dim)

@@ -24,6 +24,7 @@ it was trained on; ``cached_image_tokens`` stores tokens of image files on disk 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -32,9 +33,11 @@ from typing import Any
 
 import numpy as np
 
+from vocabfree.atomic import atomic_write, atomic_write_text
 from vocabfree.errors import IndexMismatchError, InvalidInputError
 from vocabfree.images import ImageInput, load_image
 from vocabfree.models._runtime import batches
+from vocabfree.models.protocol import ImageTokens, VisionLanguageModel, capability
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def _lite_tokens(encoder, images, layer, keep_cls, batch_size, progress) -> np.n
 
 
 def encode_image_tokens(
-    model,
+    model: VisionLanguageModel,
     images: Sequence[ImageInput],
     *,
     layer: int = -1,
@@ -136,10 +139,10 @@ def encode_image_tokens(
     progress=)`` method, which is called instead.
     """
     images = list(images)
-    if hasattr(model, "encode_image_tokens"):
-        out = model.encode_image_tokens(
-            images, layer=layer, keep_cls=keep_cls, batch_size=batch_size, progress=progress
-        )
+    own = capability(model, ImageTokens)
+    # Below, the backends this module reads itself are told apart by their internals (backend-specific).
+    if own is not None:
+        out = own.encode_image_tokens(images, layer=layer, keep_cls=keep_cls, batch_size=batch_size, progress=progress)
     elif hasattr(model, "image_encoder") and hasattr(model.image_encoder, "net"):  # local EfficientNet-Lite
         if not images:
             return np.zeros((0, 0, 0), np.float32)
@@ -149,11 +152,11 @@ def encode_image_tokens(
             return np.zeros((0, 0, 0), np.float32)
         out = _hf_tokens(model, images, layer, keep_cls, batch_size, progress)
     else:
-        raise InvalidInputError(f"model '{getattr(model, 'name', model)}' cannot return image tokens")
+        raise InvalidInputError(f"model '{model.name}' cannot return image tokens")
     return np.asarray(out, dtype=np.float32)
 
 
-def token_spec(model, *, layer: int = -1, keep_cls: bool = True) -> TokenSpec:
+def token_spec(model: VisionLanguageModel, *, layer: int = -1, keep_cls: bool = True) -> TokenSpec:
     """The spec of ``model``'s tokens, with T and D measured on one synthetic image."""
     from PIL import Image
 
@@ -161,7 +164,7 @@ def token_spec(model, *, layer: int = -1, keep_cls: bool = True) -> TokenSpec:
     return TokenSpec(model.name, layer, keep_cls, int(probe.shape[1]), int(probe.shape[2]))
 
 
-def _token_folder(model, cache_dir, layer: int, keep_cls: bool, encode) -> Path:
+def _token_folder(model: VisionLanguageModel, cache_dir, layer: int, keep_cls: bool, encode) -> Path:
     from vocabfree.models.cache import cache_key, output_fingerprint
 
     fingerprint = output_fingerprint(lambda images: encode(images).reshape(len(images), -1)[:, :64])
@@ -169,7 +172,7 @@ def _token_folder(model, cache_dir, layer: int, keep_cls: bool, encode) -> Path:
 
 
 def cached_image_tokens(
-    model,
+    model: VisionLanguageModel,
     paths: Sequence[str | Path],
     cache_dir: str | Path | None,
     *,
@@ -186,42 +189,40 @@ def cached_image_tokens(
     indexed by path: one folder per (model, layer, CLS, output fingerprint) holds chunk files
     ``<hash>.npy`` with a ``<hash>.json`` list of their paths, so training (train + val images), evaluation
     (test images) and any later subset reuse each other's tokens and encode only what is missing. Chunks are
-    written atomically (temp file + rename; the index last), so a killed run resumes.
+    written atomically (``vocabfree.atomic``; the index last), so a killed run resumes.
     """
     from tqdm.auto import tqdm
 
     from vocabfree.models.cache import cache_key
 
-    paths = [str(p) for p in paths]
+    keys = [str(p) for p in paths]
 
     def encode(items):
         return encode_image_tokens(model, items, layer=layer, keep_cls=keep_cls, batch_size=batch_size)
 
     if cache_dir is None or str(cache_dir) == "":  # '' (a CLI's "no cache") must not mean the working directory
-        return encode(paths).astype(np.float16) if paths else np.zeros((0, 0, 0), np.float16)
+        return encode(keys).astype(np.float16) if keys else np.zeros((0, 0, 0), np.float16)
     folder = _token_folder(model, cache_dir, layer, keep_cls, encode)
     folder.mkdir(parents=True, exist_ok=True)
     where: dict[str, tuple[Path, int]] = {}
     for index in sorted(folder.glob("*.json")):
         for row, p in enumerate(json.loads(index.read_text())):
             where[p] = (index.with_suffix(".npy"), row)
-    missing = list(dict.fromkeys(p for p in paths if p not in where))
+    missing = list(dict.fromkeys(p for p in keys if p not in where))
     with tqdm(total=len(missing), desc=f"image tokens ({model.name})", unit="img", disable=not progress) as bar:
         for start in range(0, len(missing), chunk_size):
             chunk = missing[start : start + chunk_size]
             name = folder / cache_key(chunk)
-            tmp = name.with_suffix(".tmp.npy")
-            np.save(tmp, encode(chunk).astype(np.float16))
-            tmp.replace(name.with_suffix(".npy"))
-            name.with_suffix(".json.tmp").write_text(json.dumps(chunk))
-            name.with_suffix(".json.tmp").replace(name.with_suffix(".json"))
+            tokens = encode(chunk).astype(np.float16)
+            atomic_write(name.with_suffix(".npy"), functools.partial(np.save, arr=tokens))
+            atomic_write_text(name.with_suffix(".json"), json.dumps(chunk))
             where.update({p: (name.with_suffix(".npy"), row) for row, p in enumerate(chunk)})
             bar.update(len(chunk))
-    if not paths:
+    if not keys:
         return np.zeros((0, 0, 0), np.float16)
     arrays: dict[Path, np.ndarray] = {}
     rows = []
-    for p in paths:
+    for p in keys:
         file, row = where[p]
         if file not in arrays:
             arrays[file] = np.load(file, mmap_mode="r")

@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vocabfree.classify.baselines import (
-    ClosestCaptionClassifier,
-    StaticVocabularyClassifier,
-    encode_vocabulary,
-    make_classifier,
-)
+from vocabfree.classify.baselines import ClosestCaptionClassifier, StaticVocabularyClassifier, encode_vocabulary
+from vocabfree.classify.methods import make_classifier
 from vocabfree.errors import InvalidInputError
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)

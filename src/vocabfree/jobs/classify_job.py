@@ -60,7 +60,7 @@ class ClassifyImagesTask(ImageTask):
                 batch_size=self.batch_size,
             ).fit(None, self.labels)
         else:
-            from vocabfree.classify.baselines import make_classifier
+            from vocabfree.classify.methods import make_classifier
             from vocabfree.database.store import CaptionDatabase
 
             database = (

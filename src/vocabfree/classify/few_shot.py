@@ -84,10 +84,14 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     def _features(self, X) -> np.ndarray:
         return encode_for_probe(self.model, X, self.features_, self.batch_size, self.progress)
 
-    def fit(self, X, y: Sequence[str]) -> FewShotClassifier:
+    def fit(self, X, y: Sequence[str] | None) -> FewShotClassifier:
+        """Fit the probe on images (or features) ``X`` and their labels ``y``; sets ``classes_``, ``coef_``,
+        ``intercept_``, ``C_``, ``n_iter_``, ``n_features_in_``, ``features_`` and ``model_name_``."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+        if y is None:
+            raise InvalidInputError("a probe needs labels: fit(X, y) requires y to be passed, but the target y is None")
         self.features_ = resolve_features(self.model, self.features)
         feats = self._features(X)
         labels = np.asarray([str(label) for label in y], dtype=object)
@@ -112,6 +116,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
         probe.set_params(C=self.C_).fit(feats, labels)
         self.classes_ = probe.classes_
         self.coef_, self.intercept_ = probe.coef_.astype(np.float32), probe.intercept_.astype(np.float32)
+        self.n_iter_ = probe.n_iter_
         self.n_features_in_ = feats.shape[1]
         self.model_name_ = self.model.name if self.model is not None else ""
         return self

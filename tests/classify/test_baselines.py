@@ -45,6 +45,7 @@ def test_vocabulary_embeddings_are_cached_per_model(tmp_path, tiny_model):
     second = encode_vocabulary(Counting(), ["a", "b"], cache_dir=tmp_path)
     np.testing.assert_array_equal(first, second)
     assert Counting.calls == 1 and len(list((tmp_path / "test-tiny").glob("*.npy"))) == 1
+    assert [p.name.startswith("vocab-") for p in (tmp_path / "test-tiny").iterdir()] == [True]  # no temporaries
     encode_vocabulary(Counting(), ["a", "b"], prompt="{}!", cache_dir=tmp_path)
     assert Counting.calls == 2
     with pytest.raises(InvalidInputError):

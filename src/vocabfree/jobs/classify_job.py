@@ -68,7 +68,9 @@ class ClassifyImagesTask(ImageTask):
                 if self.method in ("cased", "closest-caption")
                 else None
             )
-            self.classifier_ = make_classifier(self.method, self.model_, database, batch_size=self.batch_size)
+            self.classifier_ = make_classifier(  # type: ignore[assignment]  # either task's classifier
+                self.method, self.model_, database, batch_size=self.batch_size
+            )
 
     def result_schema(self):
         import pyarrow as pa

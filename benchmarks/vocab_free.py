@@ -24,10 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CACHE, read_split  # noqa: E402
 from db_build import RawCachedTextModel  # noqa: E402
 
+from vocabfree.classify import steps  # noqa: E402
+from vocabfree.classify.methods import METHOD_NAMES, method_spec  # noqa: E402
 from vocabfree.data import LabelledImages  # noqa: E402
 from vocabfree.database import CaptionDatabase  # noqa: E402
-from vocabfree.evaluation_vocab import METHODS, evaluate_vocabulary_free  # noqa: E402
-from vocabfree.models import load_model  # noqa: E402
+from vocabfree.evaluation_vocab import evaluate_vocabulary_free  # noqa: E402
+from vocabfree.models import OFFLINE_MODEL, load_model  # noqa: E402
 from vocabfree.models.cache import encode_images_cached  # noqa: E402
 from vocabfree.models.sentence import load_sentence_encoder  # noqa: E402
 
@@ -63,15 +65,15 @@ def markdown(results: list[dict], methods: list[str], datasets: list[str]) -> st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="local")
+    parser.add_argument("--model", default=OFFLINE_MODEL)
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--datasets", nargs="*", default=["caltech101", "flowers102"])
-    parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--methods", nargs="*", default=list(METHOD_NAMES))
     parser.add_argument("--raw-cache", type=Path, default=ROOT / "artifacts" / "raw-text")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--alpha", type=float, default=0.7)
+    parser.add_argument("--k", type=int, default=steps.K)
+    parser.add_argument("--alpha", type=float, default=steps.ALPHA)
     parser.add_argument("--lexicon", default="wordnet", choices=["wordnet", "none"])
     parser.add_argument(
         "--throughput",
@@ -95,10 +97,9 @@ def main() -> None:
         emb = image_embeddings(base, [str(p) for p in data.paths])
         print(f"{name}: {len(data)} images embedded in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         for method in args.methods:
-            params = {
-                "cased": {"k": args.k, "alpha": args.alpha, "lexicon": None if args.lexicon == "none" else "wordnet"},
-                "closest-caption": {"k": args.k},
-            }.get(method, {})
+            params = method_spec(method).select(
+                k=args.k, alpha=args.alpha, lexicon=None if args.lexicon == "none" else "wordnet"
+            )
             t0 = time.perf_counter()
             result = evaluate_vocabulary_free(
                 model,

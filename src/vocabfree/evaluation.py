@@ -6,20 +6,22 @@ These tie Tasks (classify) to Measure (metrics); the CLI's ``eval`` commands and
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vocabfree.classify.zero_shot import ZeroShotClassifier
 from vocabfree.data import LabelledImages
 from vocabfree.metrics import cluster_accuracy, topk_accuracy
 from vocabfree.models.cache import encode_images_cached
+from vocabfree.models.protocol import VisionLanguageModel
 
 
 def evaluate_zero_shot(
-    model,
+    model: VisionLanguageModel,
     dataset: LabelledImages,
     *,
-    templates="openai",
-    descriptions="auto",
+    templates: str | Sequence[str] = "openai",
+    descriptions: str | Mapping | None = "auto",
     calibrate: bool | str = "auto",
     batch_size: int = 32,
     cache_dir: str | Path | None = None,

@@ -10,38 +10,40 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
-from vocabfree.classify.baselines import make_classifier
+from vocabfree.classify.methods import DEFAULT_METHOD, make_classifier, method_spec
 from vocabfree.data import LabelledImages
 from vocabfree.database.store import CaptionDatabase
 from vocabfree.metrics import cluster_accuracy, semantic_iou, semantic_similarity
 from vocabfree.models.cache import encode_images_cached
-
-METHODS = ("cased", "closest-caption", "wordnet", "english-words", "imagenet")
+from vocabfree.models.protocol import VisionLanguageModel
 
 
 def evaluate_vocabulary_free(
-    model,
+    model: VisionLanguageModel,
     dataset: LabelledImages,
-    method: str = "cased",
+    method: str = DEFAULT_METHOD,
     database: CaptionDatabase | None = None,
     *,
     image_embeddings: np.ndarray | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | Path | None = None,
     vocab_cache_dir: str | os.PathLike | None = None,
     sentence_encoder=None,
     batch_size: int = 32,
     progress: bool = False,
     **params,
 ) -> dict:
-    """Run ``method`` on every image and score the top-1 names against the labels.
+    """Run ``method`` (a name of ``classify.methods.METHODS``) on every image and score the top-1 names
+    against the labels.
 
     ``image_embeddings`` (N, D) skip image encoding (else they are computed, cached under ``cache_dir``).
     ``sentence_encoder`` defaults to all-MiniLM-L6-v2 (CaSED's semantic-similarity encoder).
     ``params`` go to the classifier (``k``, ``alpha``, ``lexicon``, ...).
     """
+    spec = method_spec(method)  # an unknown name fails here, before any image is encoded
     start = time.perf_counter()
     if image_embeddings is None:
         image_embeddings = encode_images_cached(
@@ -49,8 +51,7 @@ def evaluate_vocabulary_free(
         )
     encode_seconds = time.perf_counter() - start
     classifier = make_classifier(method, model, database, cache_dir=vocab_cache_dir, **params)
-    if hasattr(classifier, "fit"):  # one-time setup (vocabulary embeddings, lexicon): not per-image time
-        classifier.fit(progress=progress)
+    classifier.fit(progress=progress)  # one-time setup (vocabulary embeddings, lexicon): not per-image time
     t0 = time.perf_counter()
     predictions = classifier.predict_embeddings(image_embeddings, top_k=1, sources=[str(p) for p in dataset.paths])
     classify_seconds = time.perf_counter() - t0
@@ -61,15 +62,15 @@ def evaluate_vocabulary_free(
 
         sentence_encoder = load_sentence_encoder()
     n_candidates = (
-        [classifier.num_candidates] * len(preds)
-        if hasattr(classifier, "num_candidates")
-        else [len(p.candidates) for p in predictions]  # CaSED: names; closest caption: captions
+        [len(p.candidates) for p in predictions]  # CaSED: names; closest caption: captions
+        if classifier.num_candidates is None
+        else [classifier.num_candidates] * len(preds)
     )
     return {
         "dataset": dataset.name,
         "model": model.name,
         "method": method,
-        "database": str(database.path) if database is not None and method in ("cased", "closest-caption") else None,
+        "database": str(database.path) if database is not None and spec.needs_database else None,
         "n_images": len(preds),
         "cluster_accuracy": 100.0 * cluster_accuracy(preds, targets),
         "semantic_similarity": semantic_similarity(preds, targets, sentence_encoder),

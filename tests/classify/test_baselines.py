@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vocabfree.classify.baselines import (
-    ClosestCaptionClassifier,
-    StaticVocabularyClassifier,
-    encode_vocabulary,
-    make_classifier,
-)
+from vocabfree.classify.baselines import ClosestCaptionClassifier, StaticVocabularyClassifier, encode_vocabulary
+from vocabfree.classify.methods import make_classifier
 from vocabfree.errors import InvalidInputError
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -49,6 +45,7 @@ def test_vocabulary_embeddings_are_cached_per_model(tmp_path, tiny_model):
     second = encode_vocabulary(Counting(), ["a", "b"], cache_dir=tmp_path)
     np.testing.assert_array_equal(first, second)
     assert Counting.calls == 1 and len(list((tmp_path / "test-tiny").glob("*.npy"))) == 1
+    assert [p.name.startswith("vocab-") for p in (tmp_path / "test-tiny").iterdir()] == [True]  # no temporaries
     encode_vocabulary(Counting(), ["a", "b"], prompt="{}!", cache_dir=tmp_path)
     assert Counting.calls == 2
     with pytest.raises(InvalidInputError):

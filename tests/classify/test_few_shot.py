@@ -33,6 +33,7 @@ def test_save_load_round_trip_is_exact(tmp_path, tiny_model):
     X, y = blobs(4, dim=tiny_model.embed_dim)
     probe = FewShotClassifier(tiny_model).fit(X, y)
     path = probe.save(tmp_path / "probe.npz")
+    assert sorted(tmp_path.iterdir()) == [path]  # written atomically: no temporary left beside it
     loaded = FewShotClassifier.load(path, model=tiny_model)
     np.testing.assert_array_equal(loaded.predict_proba(X), probe.predict_proba(X))
     assert list(loaded.classes_) == list(probe.classes_)
@@ -49,6 +50,8 @@ def test_model_mismatch_and_bad_inputs(tmp_path, tiny_model):
         FewShotClassifier.load(path, model=Other())
     with pytest.raises(InvalidInputError, match="3 labels"):
         FewShotClassifier().fit(X[:5], y[:3])
+    with pytest.raises(InvalidInputError, match="requires y to be passed, but the target y is None"):
+        FewShotClassifier().fit(X, None)
     with pytest.raises(InvalidInputError, match="two classes"):
         FewShotClassifier().fit(X[:3], ["a", "a", "a"])
     with pytest.raises(NotFittedError):

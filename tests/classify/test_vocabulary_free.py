@@ -8,7 +8,8 @@ from PIL import Image
 
 from tests.conftest import TINY_CAPTIONS, build_tiny_db
 from vocabfree.classify import steps
-from vocabfree.classify.vocabulary_free import VocabularyFreeClassifier, predict_vocabulary_free
+from vocabfree.classify.methods import predict_vocabulary_free
+from vocabfree.classify.vocabulary_free import VocabularyFreeClassifier
 from vocabfree.errors import IndexMismatchError, InvalidInputError
 from vocabfree.vocabulary import SetLexicon, TextCompose, ToLowercase
 

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import numpy as np
 
-from vocabfree.errors import InvalidInputError
+from vocabfree.errors import InvalidInputError, NotFittedError
 from vocabfree.images import ImageInput, describe
+from vocabfree.models.protocol import VisionLanguageModel
 
 
-def is_embedding_matrix(X) -> bool:
+def is_embedding_matrix(X) -> TypeGuard[np.ndarray]:
     """A 2-D float array is a batch of embeddings; images come as a sequence (a list of arrays included)."""
     return isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.floating)
 
 
-def as_embeddings(model, X: Sequence[ImageInput] | np.ndarray, *, batch_size: int = 32, progress: bool = False):
+def as_embeddings(
+    model: VisionLanguageModel | None,
+    X: Sequence[ImageInput] | np.ndarray,
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
+):
     """Return (N, D) embeddings for ``X``: passed through if already embedded, else encoded with ``model``."""
     if is_embedding_matrix(X):
         if model is not None and X.shape[1] != model.embed_dim:
@@ -43,3 +51,15 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     z = logits.astype(np.float64) - logits.max(axis=axis, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+def check_fitted(estimator, attribute: str, message: str) -> None:
+    """scikit-learn's ``check_is_fitted`` on ``attribute``, raising our ``NotFittedError(message)`` (which is
+    also a ``ValueError`` and an ``AttributeError``, as sklearn's own)."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(estimator, attribute)
+    except SklearnNotFittedError:
+        raise NotFittedError(message) from None

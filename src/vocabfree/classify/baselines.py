@@ -7,7 +7,8 @@
 - ``ClosestCaptionClassifier``: the nearest caption in the database *is* the answer.
 
 Both return ``VocabularyFreePrediction`` with ``labels``/``scores`` and their evidence; for a static
-vocabulary only the top-k candidates are listed (``text_score`` is 0: there is no caption view).
+vocabulary only the top-k candidates are listed (``text_score`` is 0: there is no caption view). Both
+implement ``classify.methods.VocabularyFreeMethod``; ``classify.methods.make_classifier`` builds any by name.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from vocabfree.atomic import atomic_path
 from vocabfree.classify import steps
 from vocabfree.classify.results import Candidate, VocabularyFreePrediction
 from vocabfree.database.store import CaptionDatabase, check_model
 from vocabfree.errors import InvalidInputError
 from vocabfree.images import ImageInput, describe
 from vocabfree.models.protocol import VisionLanguageModel
-
-BASELINES = ("wordnet", "english-words", "imagenet", "closest-caption")
 
 
 def _slug(name: str) -> str:
@@ -38,7 +38,7 @@ def encode_vocabulary(
     model: VisionLanguageModel,
     names: Sequence[str],
     *,
-    prompt: str = "{}",
+    prompt: str = steps.PROMPT,
     cache_dir: str | os.PathLike | None = None,
     batch_size: int = 512,
     progress: bool = False,
@@ -59,10 +59,8 @@ def encode_vocabulary(
     emb = model.encode_texts(texts, batch_size=batch_size, progress=progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, emb)
-        tmp.replace(path)
+        with atomic_path(path, suffix=".npy") as tmp:
+            np.save(tmp, emb)
     return emb
 
 
@@ -83,6 +81,16 @@ class _ImagesMixin:
         emb = steps.embed_images(self.model, images, batch_size=self.batch_size, progress=progress)
         return self.predict_embeddings(emb, top_k=top_k, sources=sources or [describe(x) for x in images])
 
+    def predict_embeddings(
+        self,
+        image_embeddings: np.ndarray,
+        *,
+        top_k: int = 5,
+        sources: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> list[VocabularyFreePrediction]:
+        raise NotImplementedError  # each classifier below defines it
+
 
 class StaticVocabularyClassifier(_ImagesMixin):
     """Zero-shot over a fixed vocabulary: softmax of ``logit_scale * cosine / tau`` over all ``names``.
@@ -97,8 +105,8 @@ class StaticVocabularyClassifier(_ImagesMixin):
         names: Sequence[str],
         *,
         method: str = "static",
-        prompt: str = "{}",
-        tau: float = 1.0,
+        prompt: str = steps.PROMPT,
+        tau: float = steps.TAU,
         cache_dir: str | os.PathLike | None = None,
         batch_size: int = 32,
         chunk: int = 64,
@@ -112,7 +120,8 @@ class StaticVocabularyClassifier(_ImagesMixin):
         self.batch_size = batch_size
         self.chunk = chunk
 
-    def fit(self, progress: bool = False) -> StaticVocabularyClassifier:
+    def fit(self, X=None, y=None, *, progress: bool = False) -> StaticVocabularyClassifier:  # noqa: N803
+        """Encode the vocabulary (from the cache when it is there); ``X`` and ``y`` are ignored. Returns self."""
         self.classes_ = tuple(self.names)
         self.class_embeddings_ = encode_vocabulary(
             self.model, self.classes_, prompt=self.prompt, cache_dir=self.cache_dir, progress=progress
@@ -121,6 +130,7 @@ class StaticVocabularyClassifier(_ImagesMixin):
 
     @property
     def num_candidates(self) -> int:
+        """Every image is scored against the whole vocabulary."""
         return len(self.names)
 
     def predict_embeddings(
@@ -193,9 +203,9 @@ class ClosestCaptionClassifier(_ImagesMixin):
         model: VisionLanguageModel,
         database: CaptionDatabase,
         *,
-        k: int = 10,
-        tau: float = 1.0,
-        dedup_threshold: float | None = 0.94,
+        k: int = steps.K,
+        tau: float = steps.TAU,
+        dedup_threshold: float | None = steps.DEDUP_THRESHOLD,
         batch_size: int = 32,
     ):
         self.model = model
@@ -204,6 +214,12 @@ class ClosestCaptionClassifier(_ImagesMixin):
         self.tau = tau
         self.dedup_threshold = dedup_threshold
         self.batch_size = batch_size
+
+    num_candidates = None  # the retrieved captions, per image
+
+    def fit(self, X=None, y=None, *, progress: bool = False) -> ClosestCaptionClassifier:  # noqa: N803
+        """Nothing to prepare (the database is searched per image); returns self."""
+        return self
 
     def predict_embeddings(
         self,
@@ -232,31 +248,3 @@ class ClosestCaptionClassifier(_ImagesMixin):
                     steps.answer(list(hits.captions), p, np.zeros_like(p), p, hits=hits, top_k=top_k, source=source)
                 )
         return out
-
-
-def make_classifier(
-    method: str,
-    model: VisionLanguageModel,
-    database: CaptionDatabase | None = None,
-    *,
-    cache_dir: str | os.PathLike | None = None,
-    **kwargs,
-):
-    """A classifier by method name: ``cased`` or one of ``BASELINES``."""
-    from vocabfree.classify.vocabulary_free import VocabularyFreeClassifier
-
-    needs_db = method in ("cased", "closest-caption")
-    if needs_db and database is None:
-        raise InvalidInputError(f"method '{method}' needs a caption database (--db DIR)")
-    if method == "cased":
-        return VocabularyFreeClassifier(model, database, **kwargs)
-    if method == "closest-caption":
-        return ClosestCaptionClassifier(model, database, **kwargs)
-    factories = {
-        "wordnet": wordnet_classifier,
-        "english-words": english_words_classifier,
-        "imagenet": imagenet_classifier,
-    }
-    if method not in factories:
-        raise InvalidInputError(f"unknown method '{method}'; use one of cased, {', '.join(BASELINES)}")
-    return factories[method](model, cache_dir=cache_dir, **kwargs)

@@ -15,32 +15,38 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vocabfree.classify._inputs import as_embeddings, default_sources, softmax
+from vocabfree.atomic import atomic_path
+from vocabfree.classify._inputs import as_embeddings, check_fitted, default_sources, softmax
 from vocabfree.classify.results import Prediction
 from vocabfree.classify.zero_shot import topk_predictions
-from vocabfree.errors import IndexMismatchError, InvalidInputError, NotFittedError
+from vocabfree.errors import IndexMismatchError, InvalidInputError
+from vocabfree.models.protocol import ImageFeatures, VisionLanguageModel, capability
 
 PROBE_FORMAT_VERSION = 1
 
 
-def resolve_features(model, features: str) -> str:
+def resolve_features(model: VisionLanguageModel | None, features: str) -> str:
     """``"auto"`` -> ``"backbone"`` when the model exposes pooled backbone features (``local``: 1280-d, far
     better for probing than its 395-d ConSE embedding), else ``"embedding"``."""
     if features == "auto":
-        return "backbone" if getattr(model, "encode_image_features", None) is not None else "embedding"
+        return "backbone" if capability(model, ImageFeatures) is not None else "embedding"  # type: ignore[type-abstract]
     return features
 
 
-def encode_for_probe(model, X, features: str, batch_size: int, progress: bool) -> np.ndarray:
+def encode_for_probe(
+    model: VisionLanguageModel | None, X, features: str, batch_size: int, progress: bool
+) -> np.ndarray:
     """Image features for the probe: the aligned embedding, or the backbone's pooled features (``features`` as
     ``resolve_features`` returns it)."""
     if features == "embedding" or isinstance(X, np.ndarray) and X.ndim == 2:
         return as_embeddings(model, X, batch_size=batch_size, progress=progress)
     if features == "backbone":
-        encode = getattr(model, "encode_image_features", None)
-        if encode is None:
-            raise InvalidInputError(f"model {model.name} exposes no backbone features; use features='embedding'")
-        return np.asarray(encode(list(X), batch_size=batch_size, progress=progress), dtype=np.float32)
+        backbone = capability(model, ImageFeatures)  # type: ignore[type-abstract]
+        if backbone is None:
+            name = model.name if model is not None else None
+            raise InvalidInputError(f"model {name} exposes no backbone features; use features='embedding'")
+        feats = backbone.encode_image_features(list(X), batch_size=batch_size, progress=progress)
+        return np.asarray(feats, dtype=np.float32)
     raise InvalidInputError(f"features must be 'auto', 'embedding' or 'backbone', got '{features}'")
 
 
@@ -54,7 +60,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        model=None,
+        model: VisionLanguageModel | None = None,
         *,
         Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0),
         default_C: float = 10.0,
@@ -78,16 +84,20 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
     def _features(self, X) -> np.ndarray:
         return encode_for_probe(self.model, X, self.features_, self.batch_size, self.progress)
 
-    def fit(self, X, y: Sequence[str]) -> FewShotClassifier:
+    def fit(self, X, y: Sequence[str] | None) -> FewShotClassifier:
+        """Fit the probe on images (or features) ``X`` and their labels ``y``; sets ``classes_``, ``coef_``,
+        ``intercept_``, ``C_``, ``n_iter_``, ``n_features_in_``, ``features_`` and ``model_name_``."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+        if y is None:
+            raise InvalidInputError("a probe needs labels: fit(X, y) requires y to be passed, but the target y is None")
         self.features_ = resolve_features(self.model, self.features)
         feats = self._features(X)
-        y = np.asarray([str(label) for label in y], dtype=object)
-        if len(feats) != len(y):
-            raise InvalidInputError(f"{len(feats)} images but {len(y)} labels")
-        classes, counts = np.unique(y, return_counts=True)
+        labels = np.asarray([str(label) for label in y], dtype=object)
+        if len(feats) != len(labels):
+            raise InvalidInputError(f"{len(feats)} images but {len(labels)} labels")
+        classes, counts = np.unique(labels, return_counts=True)
         if len(classes) < 2:
             raise InvalidInputError("a probe needs at least two classes")
         probe = LogisticRegression(max_iter=self.max_iter, random_state=self.random_state)
@@ -99,20 +109,20 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
                 cv=StratifiedKFold(folds, shuffle=True, random_state=self.random_state),
                 n_jobs=1,
             )
-            search.fit(feats, y)
+            search.fit(feats, labels)
             self.C_ = float(search.best_params_["C"])
         else:
             self.C_ = float(self.default_C)
-        probe.set_params(C=self.C_).fit(feats, y)
+        probe.set_params(C=self.C_).fit(feats, labels)
         self.classes_ = probe.classes_
         self.coef_, self.intercept_ = probe.coef_.astype(np.float32), probe.intercept_.astype(np.float32)
+        self.n_iter_ = probe.n_iter_
         self.n_features_in_ = feats.shape[1]
-        self.model_name_ = getattr(self.model, "name", "")
+        self.model_name_ = self.model.name if self.model is not None else ""
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        if not hasattr(self, "coef_"):
-            raise NotFittedError("FewShotClassifier is not fitted: call fit(X, y) first")
+        check_fitted(self, "coef_", "FewShotClassifier is not fitted: call fit(X, y) first")
         feats = self._features(X)
         if feats.shape[1] != self.n_features_in_:
             raise IndexMismatchError(f"probe expects {self.n_features_in_}-d features, got {feats.shape[1]}")
@@ -137,8 +147,7 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted probe to ``path`` (.npz) atomically."""
-        if not hasattr(self, "coef_"):
-            raise NotFittedError("nothing to save: the probe is not fitted")
+        check_fitted(self, "coef_", "nothing to save: the probe is not fitted")
         path = Path(path)
         meta = {
             "format_version": PROBE_FORMAT_VERSION,
@@ -147,13 +156,12 @@ class FewShotClassifier(ClassifierMixin, BaseEstimator):
             "C": self.C_,
             "classes": [str(c) for c in self.classes_],
         }
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, coef=self.coef_, intercept=self.intercept_, meta=np.array(json.dumps(meta)))
-        tmp.replace(path)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, coef=self.coef_, intercept=self.intercept_, meta=np.array(json.dumps(meta)))
         return path
 
     @classmethod
-    def load(cls, path: str | Path, model=None) -> FewShotClassifier:
+    def load(cls, path: str | Path, model: VisionLanguageModel | None = None) -> FewShotClassifier:
         """Load a probe saved with ``save``; ``model`` must be the one it was fitted on (checked by name)."""
         try:
             with np.load(Path(path), allow_pickle=False) as data:

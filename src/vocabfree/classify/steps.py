@@ -7,14 +7,25 @@ baselines. ``VocabularyFreeClassifier`` (``classify/vocabulary_free.py``) only c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vocabfree.classify.results import Candidate, RetrievedCaption, VocabularyFreePrediction
-from vocabfree.database.store import CaptionDatabase, SearchHits
 from vocabfree.errors import InvalidInputError
 from vocabfree.images import ImageInput
 from vocabfree.models.protocol import VisionLanguageModel, l2_normalize
+
+if TYPE_CHECKING:  # types only: the CLI reads the defaults below without loading the database code
+    from vocabfree.database.store import CaptionDatabase, SearchHits
+
+# CaSED's published defaults, defined once: the classifiers, the baselines and the CLI options use these names.
+K = 10  # captions retrieved per image
+ALPHA = 0.7  # weight of the image view; 1 - ALPHA goes to the caption-centroid view
+TAU = 1.0  # softmax temperature on top of the model's logit_scale
+DEDUP_THRESHOLD = 0.94  # retrieved captions with inner product >= this are near-duplicates
+PROMPT = "{}"  # template for encoding candidate names: the bare name
+FALLBACK = "object"  # the candidate when extraction leaves nothing
 
 
 def embed_images(
@@ -25,7 +36,11 @@ def embed_images(
 
 
 def retrieve(
-    database: CaptionDatabase, image_embeddings: np.ndarray, *, k: int = 10, dedup_threshold: float | None = 0.94
+    database: CaptionDatabase,
+    image_embeddings: np.ndarray,
+    *,
+    k: int = K,
+    dedup_threshold: float | None = DEDUP_THRESHOLD,
 ) -> list[SearchHits]:
     """Step 2: the ``k`` captions nearest each image (N, D), near-duplicates (>= threshold) removed."""
     return database.search(image_embeddings, k, dedup_threshold=dedup_threshold)
@@ -39,14 +54,14 @@ def caption_centroid(caption_embeddings: np.ndarray) -> np.ndarray:
 
 
 def extract_candidates(
-    captions: Sequence[str], transform: Callable[[Sequence[str]], list[str]], *, fallback: str = "object"
+    captions: Sequence[str], transform: Callable[[Sequence[str]], list[str]], *, fallback: str = FALLBACK
 ) -> list[str]:
     """Step 3: candidate class names from one image's captions; ``[fallback]`` when nothing survives."""
     words = list(dict.fromkeys(transform(list(captions))))
     return words or [fallback]
 
 
-def softmax_scores(query: np.ndarray, candidates: np.ndarray, *, logit_scale: float, tau: float = 1.0) -> np.ndarray:
+def softmax_scores(query: np.ndarray, candidates: np.ndarray, *, logit_scale: float, tau: float = TAU) -> np.ndarray:
     """Softmax over candidates (C, D) of ``logit_scale * cosine(query, candidate) / tau``; returns (C,)."""
     if tau <= 0:
         raise InvalidInputError(f"tau must be > 0, got {tau}")

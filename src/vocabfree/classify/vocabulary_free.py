@@ -4,8 +4,8 @@ NeurIPS 2023): name what is in an image with no class list, using a caption data
 For each image: retrieve its k=10 nearest captions (near-duplicates at inner product >= 0.94 removed),
 extract candidate names from them (``vocabulary.default_transform``), and score each candidate twice, from
 the image embedding and from the centroid of the retrieved captions' embeddings; the answer is the
-candidate with the highest ``alpha * p_image + (1 - alpha) * p_text`` (alpha = 0.7). All published
-defaults are named parameters below.
+candidate with the highest ``alpha * p_image + (1 - alpha) * p_text`` (alpha = 0.7). The published
+defaults are defined once, named, in ``classify/steps.py`` (``K``, ``ALPHA``, ``DEDUP_THRESHOLD``, ...).
 
     model = load_model("local")
     database = CaptionDatabase.open("artifacts/db/captions", model=model)
@@ -14,8 +14,8 @@ defaults are named parameters below.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,10 +26,13 @@ from vocabfree.errors import InvalidInputError
 from vocabfree.images import ImageInput, describe
 from vocabfree.models.protocol import VisionLanguageModel
 
+if TYPE_CHECKING:
+    from vocabfree.vocabulary import Lexicon
+
 Transform = Callable[[Sequence[str]], list[str]]
 
 
-def resolve_transform(transform: Transform | None, lexicon: object) -> Transform:
+def resolve_transform(transform: Transform | None, lexicon: Lexicon | str | None) -> Transform:
     """The candidate-extraction transform: ``transform`` if given, else CaSED's default with ``lexicon``
     (``"wordnet"`` = ``WordNetLexicon()``, ``None`` = no part-of-speech filter, or a ``Lexicon``)."""
     from vocabfree.vocabulary import WordNetLexicon, default_transform
@@ -51,7 +54,7 @@ class TextEncoderCache:
     unseen ones makes batch prediction several times faster. Bounded: cleared when it exceeds ``max_size``.
     """
 
-    def __init__(self, model: VisionLanguageModel, prompt: str = "{}", max_size: int = 200_000):
+    def __init__(self, model: VisionLanguageModel, prompt: str = steps.PROMPT, max_size: int = 200_000):
         if "{}" not in prompt:
             raise InvalidInputError(f"prompt must contain '{{}}', got {prompt!r}")
         self.model, self.prompt, self.max_size = model, prompt, max_size
@@ -91,14 +94,14 @@ class VocabularyFreeClassifier:
         model: VisionLanguageModel,
         database: CaptionDatabase,
         *,
-        k: int = 10,
-        alpha: float = 0.7,
-        tau: float = 1.0,
-        dedup_threshold: float | None = 0.94,
-        prompt: str = "{}",
-        lexicon: object = "wordnet",
+        k: int = steps.K,
+        alpha: float = steps.ALPHA,
+        tau: float = steps.TAU,
+        dedup_threshold: float | None = steps.DEDUP_THRESHOLD,
+        prompt: str = steps.PROMPT,
+        lexicon: Lexicon | str | None = "wordnet",
         transform: Transform | None = None,
-        fallback: str = "object",
+        fallback: str = steps.FALLBACK,
         batch_size: int = 32,
     ):
         self.model = model
@@ -112,6 +115,8 @@ class VocabularyFreeClassifier:
         self.transform = transform
         self.fallback = fallback
         self.batch_size = batch_size
+
+    num_candidates = None  # the names extracted from each image's captions: per image
 
     def fit(self, X=None, y=None, *, progress: bool = False) -> VocabularyFreeClassifier:  # noqa: N803
         """Nothing is learned; loads the candidate transform (WordNet lexicon) now instead of on the first
@@ -186,26 +191,3 @@ class VocabularyFreeClassifier:
             p = steps.mix_scores(p_img, p_txt, self.alpha)
             results.append(steps.answer(cands, p_img, p_txt, p, hits=hits, top_k=top_k, source=source))
         return results
-
-
-def predict_vocabulary_free(
-    model: VisionLanguageModel,
-    database: CaptionDatabase | str | os.PathLike | None,
-    images: Sequence[ImageInput],
-    *,
-    method: str = "cased",
-    top_k: int = 5,
-    sources: Sequence[str] | None = None,
-    batch_size: int = 32,
-    cache_dir: str | os.PathLike | None = None,
-    **params,
-) -> list[VocabularyFreePrediction]:
-    """One call for the CLI: open ``database`` (a path or an open database; checked against ``model``), build
-    the classifier for ``method`` (``cased`` or a baseline of ``classify.baselines.BASELINES``) and predict.
-    ``params`` go to the classifier (``k``, ``alpha``, ``lexicon``, ...)."""
-    from vocabfree.classify.baselines import make_classifier
-
-    if database is not None and not isinstance(database, CaptionDatabase):
-        database = CaptionDatabase.open(database, model=model)
-    classifier = make_classifier(method, model, database, cache_dir=cache_dir, batch_size=batch_size, **params)
-    return classifier.predict(images, top_k=top_k, sources=sources)

@@ -26,11 +26,17 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from vocabfree.classify._inputs import as_embeddings, default_sources, softmax
+from vocabfree.classify._inputs import as_embeddings, check_fitted, default_sources, softmax
 from vocabfree.classify.results import Prediction
 from vocabfree.classify.templates import resolve_templates
-from vocabfree.errors import InvalidInputError, MissingDependencyError, NotFittedError
-from vocabfree.models.protocol import VisionLanguageModel, l2_normalize
+from vocabfree.errors import InvalidInputError, MissingDependencyError
+from vocabfree.models.protocol import (
+    LabelDescriptions,
+    ReferenceImages,
+    VisionLanguageModel,
+    capability,
+    l2_normalize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +197,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         spec = self.descriptions
         auto = isinstance(spec, str) and spec == "auto"
         if auto:
-            spec = getattr(self.model, "label_descriptions", None)
+            described = capability(self.model, LabelDescriptions)  # type: ignore[type-abstract]
+            spec = described.label_descriptions if described is not None else None
         if spec is None or (isinstance(spec, str) and spec == "none"):
             return {}
         try:
@@ -207,30 +214,29 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidInputError(f"calibrate must be True, False or 'auto', got {self.calibrate!r}")
         if self.calibrate is False:
             return None
-        reference_fn = getattr(self.model, "reference_image_embeddings", None)
-        reference = reference_fn() if reference_fn is not None else None
+        references = capability(self.model, ReferenceImages)  # type: ignore[type-abstract]
+        reference = references.reference_image_embeddings() if references is not None else None
         if reference is None:
             if self.calibrate is True:
+                name = self.model.name if self.model is not None else None
                 raise InvalidInputError(
-                    f"model {self.model.name} offers no reference image embeddings to calibrate "
-                    "with; use calibrate=False"
+                    f"model {name} offers no reference image embeddings to calibrate with; use calibrate=False"
                 )
             return None
         return calibration(weights, reference)
 
     def fit(self, X=None, y: Sequence[str] | None = None) -> ZeroShotClassifier:
         """Set ``classes_`` to the labels ``y`` and compute ``class_embeddings_`` (C, D). ``X`` is ignored."""
-        if self.model is None:
-            raise InvalidInputError("ZeroShotClassifier needs a model")
+        model = self._require_model()
         if y is None:
             raise InvalidInputError("zero-shot fit needs the class names: fit(None, labels)")
         labels = clean_labels(y)
         self.templates_ = resolve_templates(self.templates)
         self.classes_ = np.array(labels, dtype=object)
-        weights = build_zero_shot_weights(self.model, labels, self.templates_, progress=self.progress)
+        weights = build_zero_shot_weights(model, labels, self.templates_, progress=self.progress)
         self.descriptions_ = self._descriptions(labels)
         if self.descriptions_:
-            weights = add_descriptions(self.model, labels, weights, self.descriptions_, progress=self.progress)
+            weights = add_descriptions(model, labels, weights, self.descriptions_, progress=self.progress)
         self.class_embeddings_ = weights
         calibrated = self._calibration(weights)
         self.score_scale_, self.intercept_ = calibrated or (
@@ -240,15 +246,20 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         self.calibrated_ = calibrated is not None
         return self
 
+    def _require_model(self) -> VisionLanguageModel:
+        if self.model is None:
+            raise InvalidInputError("ZeroShotClassifier needs a model")
+        return self.model
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "class_embeddings_"):
-            raise NotFittedError("ZeroShotClassifier is not fitted: call fit(None, labels) first")
+        check_fitted(self, "class_embeddings_", "ZeroShotClassifier is not fitted: call fit(None, labels) first")
 
     def decision_function(self, X) -> np.ndarray:
         """Logits (N, C): logit_scale x cosine similarity between images and class weights (calibrated)."""
         self._check_fitted()
-        emb = as_embeddings(self.model, X, batch_size=self.batch_size, progress=self.progress)
-        return self.model.logit_scale * ((emb @ self.class_embeddings_.T) * self.score_scale_ + self.intercept_)
+        model = self._require_model()
+        emb = as_embeddings(model, X, batch_size=self.batch_size, progress=self.progress)
+        return model.logit_scale * ((emb @ self.class_embeddings_.T) * self.score_scale_ + self.intercept_)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (N, C), columns in ``classes_`` order."""

@@ -6,11 +6,13 @@ before the model loads; images then stream through in chunks (``cli._output.stre
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from vocabfree.classify.methods import DEFAULT_METHOD, METHOD_NAMES, METHODS
 from vocabfree.cli._jobs import EngineOption, OutputOption, RayAddressOption
 from vocabfree.cli._output import (
     DEFAULT_MAX_PIXELS,
@@ -32,6 +34,9 @@ from vocabfree.cli._output import (
     stream_predictions,
     usage_error,
 )
+
+if TYPE_CHECKING:
+    from vocabfree.classify.results import Prediction
 
 
 def read_labels(labels: str | None, labels_file: Path | None) -> list[str] | None:
@@ -116,7 +121,9 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--vocabulary-free", help="No labels: name the image from a caption database.")
         ] = False,
         db: Annotated[Path | None, typer.Option(help="Caption database directory (vocabulary-free).")] = None,
-        method: Annotated[str, typer.Option(help="Vocabulary-free method (cased or a baseline).")] = "cased",
+        method: Annotated[
+            str, typer.Option(help=f"Vocabulary-free method: {', '.join(METHOD_NAMES)}.")
+        ] = DEFAULT_METHOD,
         top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Answers per image.")] = 5,
         model: ModelOption = None,
         batch_size: Annotated[int, typer.Option(min=1, help="Images per encoder forward pass.")] = 32,
@@ -136,7 +143,6 @@ def register(app: typer.Typer) -> None:
         ray_address: RayAddressOption = None,
     ) -> None:
         """Classify images: zero-shot over --labels, or --vocabulary-free with --db (no class list)."""
-        from vocabfree.classify.baselines import BASELINES
         from vocabfree.images import expand_paths
         from vocabfree.models import DEFAULT_MODEL
 
@@ -148,10 +154,10 @@ def register(app: typer.Typer) -> None:
                     "--vocabulary-free names images without labels; drop --labels/--labels-file "
                     "(or drop --vocabulary-free for zero-shot)"
                 )
-            if db is None and method in ("cased", "closest-caption"):
+            if method not in METHODS:
+                raise usage_error(f"unknown --method '{method}'; use one of {', '.join(METHOD_NAMES)}")
+            if db is None and METHODS[method].needs_database:
                 raise usage_error("--vocabulary-free needs --db DIR (build one with 'vocabfree db build')")
-            if method not in ("cased", *BASELINES):
-                raise usage_error(f"unknown --method '{method}'; use one of cased, {', '.join(BASELINES)}")
         else:
             if label_list is None:
                 raise usage_error("give --labels/--labels-file (zero-shot) or --vocabulary-free --db DIR")
@@ -188,11 +194,12 @@ def register(app: typer.Typer) -> None:
         paths = expand_paths(images)
         vlm = load_model_from_options(name, device, precision)
         if vocabulary_free:
-            from vocabfree.classify.baselines import make_classifier
+            from vocabfree.classify.methods import make_classifier
             from vocabfree.database import CaptionDatabase
 
             database = CaptionDatabase.open(db, model=vlm) if db is not None else None
             clf = make_classifier(method, vlm, database, batch_size=batch_size)
+            predict: Callable[[list, list[str]], Sequence[Prediction]]
             predict = lambda pil, src: clf.predict(pil, top_k=top_k, sources=src)  # noqa: E731
         else:
             from vocabfree.classify.zero_shot import ZeroShotClassifier

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from vocabfree.classify import steps
+from vocabfree.classify.methods import DEFAULT_METHOD, METHOD_NAMES, method_spec
 from vocabfree.cli._demo import default_cache_dir
 from vocabfree.cli._output import (
     DeviceOption,
@@ -34,11 +36,11 @@ def register_eval(eval_app: typer.Typer) -> None:
         db: Annotated[Path | None, typer.Option(help="Caption database (needed by cased, closest-caption).")] = None,
         method: Annotated[
             list[str] | None,
-            typer.Option(help="cased, closest-caption, wordnet, english-words, imagenet; repeat with --table."),
+            typer.Option(help=f"{', '.join(METHOD_NAMES)}; repeat with --table."),
         ] = None,
         model: ModelOption = None,
-        k: Annotated[int, typer.Option("-k", "--k", min=1, help="Captions retrieved per image.")] = 10,
-        alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="CaSED image-view weight.")] = 0.7,
+        k: Annotated[int, typer.Option("-k", "--k", min=1, help="Captions retrieved per image.")] = steps.K,
+        alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="CaSED image-view weight.")] = steps.ALPHA,
         lexicon: Annotated[str, typer.Option(help="Candidate POS filter: wordnet or none.")] = "wordnet",
         limit: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N images.")] = None,
         table: Annotated[bool, typer.Option(help="Print methods x datasets (CA / SS / IoU), as the paper.")] = False,
@@ -53,15 +55,15 @@ def register_eval(eval_app: typer.Typer) -> None:
         """Cluster accuracy, semantic similarity, semantic IoU and candidates per image, with no class list."""
         from vocabfree.data import read_labelled
         from vocabfree.database import CaptionDatabase, read_manifest
-        from vocabfree.evaluation_vocab import METHODS, evaluate_vocabulary_free
+        from vocabfree.evaluation_vocab import evaluate_vocabulary_free
         from vocabfree.models import model_for_artefact
         from vocabfree.models.cache import encode_images_cached
         from vocabfree.models.sentence import load_sentence_encoder
 
-        methods = list(method or ["cased"])
-        unknown = [m for m in methods if m not in METHODS]
+        methods = list(method or [DEFAULT_METHOD])
+        unknown = [m for m in methods if m not in METHOD_NAMES]
         if unknown:
-            raise usage_error(f"unknown method(s) {unknown}; use {', '.join(METHODS)}")
+            raise usage_error(f"unknown method(s) {unknown}; use {', '.join(METHOD_NAMES)}")
         if not table and (len(methods) > 1 or len(dataset) > 1):
             raise usage_error("several --dataset/--method values need --table")
         if lexicon not in ("wordnet", "none"):
@@ -78,11 +80,7 @@ def register_eval(eval_app: typer.Typer) -> None:
                 data = data.subset(limit=limit)
             emb = encode_images_cached(vlm, data.paths, cache / "images", batch_size=batch_size, progress=not json_)
             for m in methods:
-                params = (
-                    {"k": k, "alpha": alpha, "lexicon": None if lexicon == "none" else "wordnet"}
-                    if m == "cased"
-                    else ({"k": k} if m == "closest-caption" else {})
-                )
+                params = method_spec(m).select(k=k, alpha=alpha, lexicon=None if lexicon == "none" else "wordnet")
                 sources.append(str(path))
                 results.append(
                     evaluate_vocabulary_free(

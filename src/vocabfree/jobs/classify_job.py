@@ -60,7 +60,7 @@ class ClassifyImagesTask(ImageTask):
                 batch_size=self.batch_size,
             ).fit(None, self.labels)
         else:
-            from vocabfree.classify.baselines import make_classifier
+            from vocabfree.classify.methods import make_classifier
             from vocabfree.database.store import CaptionDatabase
 
             assert self.db is not None  # __post_init__: no labels, so a database
@@ -69,7 +69,9 @@ class ClassifyImagesTask(ImageTask):
                 if self.method in ("cased", "closest-caption")
                 else None
             )
-            self.classifier_ = make_classifier(self.method, self.model_, database, batch_size=self.batch_size)
+            self.classifier_ = make_classifier(  # type: ignore[assignment]  # either task's classifier
+                self.method, self.model_, database, batch_size=self.batch_size
+            )
 
     def result_schema(self):
         import pyarrow as pa

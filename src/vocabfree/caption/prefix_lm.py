@@ -250,6 +250,15 @@ class PrefixLM(nn.Module):
         return {"prefix": state["prefix"][index], "cache": cache}
 
     @torch.no_grad()
-    def generate(self, prefix: torch.Tensor, *, bos_id: int, eos_id: int, max_len: int = 30, **kwargs):
-        """Best caption per image; the same options as ``CaptionDecoder.generate``."""
-        return generation.decode(self, prefix, bos_id=bos_id, eos_id=eos_id, max_len=max_len, **kwargs)
+    def generate(
+        self,
+        prefix: torch.Tensor,
+        config: generation.DecodeConfig | None = None,
+        *,
+        bos_id: int,
+        eos_id: int,
+        generator: torch.Generator | None = None,
+    ) -> list[generation.Hypothesis]:
+        """Best caption per image with ``config``'s strategy (default: greedy), as ``CaptionDecoder.generate``."""
+        config = config or generation.DecodeConfig()
+        return generation.decode(self, prefix, config, bos_id=bos_id, eos_id=eos_id, generator=generator)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from vocabfree.serve.dependencies import CaptionInput, caption_input, get_services, request_body_openapi
+from vocabfree.serve.bodies import CaptionInput, caption_input, request_body_openapi
+from vocabfree.serve.dependencies import get_services
 from vocabfree.serve.schemas import ERROR_RESPONSES, CaptionResponse
 from vocabfree.serve.services import Services
 

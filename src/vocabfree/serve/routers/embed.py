@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from vocabfree.serve.dependencies import EmbedInput, embed_input, get_services, request_body_openapi
+from vocabfree.serve.bodies import EmbedInput, embed_input, request_body_openapi
+from vocabfree.serve.dependencies import get_services
 from vocabfree.serve.schemas import ERROR_RESPONSES, EmbedResponse
 from vocabfree.serve.services import Services
 

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from vocabfree.caption import checkpoint as ckpt
-from vocabfree.caption.features import encode_for_caption
+from vocabfree.caption.features import FeatureKind, encode_for_caption
 from vocabfree.caption.generation import DEFAULT_MAX_LEN, DecodeConfig, Hypothesis
 from vocabfree.errors import IndexMismatchError
 from vocabfree.images import ImageInput
+from vocabfree.models.protocol import VisionLanguageModel
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ class Captioner:
         self,
         decoder,
         tokenizer,
-        image_model,
+        image_model: VisionLanguageModel,
         *,
-        feature_kind: str,
+        feature_kind: FeatureKind,
         runtime,
         max_len: int = DEFAULT_MAX_LEN,
         meta: dict[str, Any] | None = None,
@@ -52,7 +53,12 @@ class Captioner:
 
     @classmethod
     def load(
-        cls, checkpoint_dir: str | Path | None = None, model=None, *, device: str | None = None, precision: str = "auto"
+        cls,
+        checkpoint_dir: str | Path | None = None,
+        model: VisionLanguageModel | None = None,
+        *,
+        device: str | None = None,
+        precision: str = "auto",
     ) -> Captioner:
         """Load a checkpoint (None: the captioner shipped in the package, ``vocabfree.caption.shipped``);
         ``model`` (an already loaded image model) must be the one it was trained on.

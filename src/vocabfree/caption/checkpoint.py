@@ -87,7 +87,9 @@ def build_decoder(decoder: str, model_config: dict[str, Any], lm=None, precision
 
 def trained_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The weights a checkpoint stores: all of the own decoder, only the trained part of a prefix LM."""
-    if hasattr(model, "trainable_state_dict"):
+    from vocabfree.caption.prefix_lm import PrefixLM
+
+    if isinstance(model, PrefixLM):
         return model.trainable_state_dict()
     return model.state_dict()
 

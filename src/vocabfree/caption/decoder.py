@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -184,7 +184,7 @@ class CaptionDecoder(nn.Module):
                 raise InvalidInputError(f"{memory.shape[1]} image tokens exceed num_tokens {self.config.num_tokens}")
             memory = memory + self.mpe(torch.arange(memory.shape[1], device=memory.device))
         memory = self.ln_m(memory)
-        return [block.cross.kv(memory) for block in self.blocks]
+        return [cast(CrossAttention, cast(Block, block).cross).kv(memory) for block in self.blocks]
 
     def _check_len(self, T: int) -> None:
         if self.config.block_size < T:

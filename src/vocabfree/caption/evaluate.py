@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -34,8 +34,8 @@ class EvalReport:
     references: list[list[str]]
     seconds: float  # captioning time (features cached), excluding metric computation
 
-    def as_dict(self, with_captions: bool = False) -> dict:
-        out = {
+    def as_dict(self, with_captions: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "name": self.name,
             "split": self.split,
             "n_images": len(self.images),

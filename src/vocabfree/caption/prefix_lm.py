@@ -172,8 +172,10 @@ class PrefixLM(nn.Module):
             peft = require("peft", "caption")
             lora = peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules="all-linear")
             lm = peft.get_peft_model(lm, lora)
-        self.lm = lm
-        lm_dim = lm.get_input_embeddings().embedding_dim
+        hf_lm: Any = lm  # a Hugging Face causal LM (or its peft wrapper)
+        self.lm = hf_lm
+        lm_dim = hf_lm.get_input_embeddings().embedding_dim
+        self.mapper: nn.Module
         if config.mapper == "mlp":
             self.mapper = MLPMapper(config.feature_dim, lm_dim, config.prefix_len)
         elif config.mapper == "llava":

@@ -124,11 +124,11 @@ def decode_features(
     return out
 
 
-def validate(model, tokenizer, split: Split, runtime, config: TrainConfig) -> dict[str, float]:
+def validate(model, tokenizer, split: Split, runtime, config: TrainConfig) -> dict[str, float | str]:
     """Validation loss and greedy-decoding BLEU-4 / CIDEr (METEOR skipped: it is slow and selects the same)."""
     from vocabfree.metrics.captioning import caption_scores
 
-    row: dict[str, float] = {"val_loss": evaluate_loss(model, split, runtime, config.batch_size)}
+    row: dict[str, float | str] = {"val_loss": evaluate_loss(model, split, runtime, config.batch_size)}
     limit = config.val_max_images or len(split.images)
     captions = decode_features(model, tokenizer, split.features[:limit], runtime, DecodeConfig(max_len=config.max_len))
     scores = caption_scores(captions, split.references[:limit], meteor=False)

@@ -293,7 +293,7 @@ def register(app: typer.Typer) -> None:
                             data,
                             s,
                             base_model,
-                            by=by,
+                            by="image" if by == "image" else "text",  # checked above
                             image_root=image_root,  # type: ignore[arg-type]
                             feature_cache=feature_cache,
                             clip_model=clip,

@@ -11,7 +11,7 @@ from vocabfree.serve.services import Services
 
 router = APIRouter(prefix="/v1", tags=["caption"], responses=ERROR_RESPONSES)
 
-_FORM = {
+_FORM: dict[str, dict] = {
     "file": {"type": "string", "format": "binary", "description": "the image file"},
     "model": {"type": "string"},
 }

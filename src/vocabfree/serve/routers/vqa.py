@@ -84,7 +84,7 @@ async def vqa_input(request: Request, settings: ServeSettings = Depends(get_sett
     raise unsupported(media)
 
 
-_FORM = {
+_FORM: dict[str, dict] = {
     "file": {"type": "string", "format": "binary", "description": "the image file"},
     "question": {"type": "string", "description": "e.g. What color is the car?"},
 }

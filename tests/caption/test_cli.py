@@ -1,14 +1,14 @@
 """``vocabfree caption ...`` end to end on the test-tiny backend."""
 
 import json
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.cli.test_cli import run as run_main  # the real entry point: one-line errors, exit codes
 from vocabfree.caption.captioner import Captioner
 from vocabfree.caption.generation import DecodeConfig
-from vocabfree.cli import app, main
+from vocabfree.cli import app
 from vocabfree.metrics import captioning
 
 runner = CliRunner()
@@ -129,18 +129,6 @@ def test_caption_eval_checkpoint_and_baseline(checkpoint, colour_csv, monkeypatc
     ]
     assert all(r["n_images"] == 1 and r["meteor"] is None and 0 <= r["clip_score"] <= 2.5 for r in rows)
     assert len(rows[0]["captions"]) == 1
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """The real entry point (one-line errors, exit codes), as tests/cli/test_cli.py does."""
-    monkeypatch.setattr(sys, "argv", ["vocabfree", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_caption_eval_errors_are_one_line_with_exit_1(checkpoint, tmp_path, monkeypatch, capsys):

@@ -117,8 +117,9 @@ def load_image(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     formats: Collection[str] | None = None,
     min_side: int | None = None,
+    name: str | None = None,
 ) -> Image.Image:
-    """Load one input as an RGB PIL image, or raise ``ImageLoadError`` naming it.
+    """Load one input as an RGB PIL image, or raise ``ImageLoadError`` naming it (``name``, else a description).
 
     This is the one image-decoding boundary: whatever a Pillow decoder raises while opening or decoding
     (``OSError``, ``ValueError``, ``NotImplementedError``, ``AttributeError``, ...) becomes an
@@ -128,7 +129,7 @@ def load_image(
     twice ``min_side``: the right size for a model whose input is ``min_side`` pixels, at a fraction of the
     memory and time of a full decode.
     """
-    name = describe(item)
+    name = name or describe(item)
     if isinstance(item, Image.Image):
         image = item
     elif isinstance(item, np.ndarray):

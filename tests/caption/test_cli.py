@@ -5,6 +5,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from tests.cli.test_cli import run as run_main  # the real entry point: one-line errors, exit codes
+from vocabfree.caption.captioner import Captioner
+from vocabfree.caption.generation import DecodeConfig
 from vocabfree.cli import app
 from vocabfree.metrics import captioning
 
@@ -60,7 +63,12 @@ def test_caption_images_shorthand_json_and_skip_errors(checkpoint, colour_csv):
     assert data["command"] == "caption" and data["model"] == str(checkpoint)
     assert len(data["results"]) == 7
     ok = [r for r in data["results"] if r["error"] is None]
-    assert len(ok) == 6 and all(isinstance(r["caption"], str) and r["method"] == "generated" for r in ok)
+    assert len(ok) == 6 and all(r["method"] == "generated" for r in ok)
+    # the CLI's captions are the library's with the same options (beam 3), word for word
+    captioner = Captioner.load(checkpoint, device="cpu", precision="fp32")
+    paths = [r["source"] for r in ok]
+    assert [r["caption"] for r in ok] == captioner.generate(paths, DecodeConfig(beam_size=3))
+    assert all(r["caption"] and r["score"] < 0 for r in ok)  # a log-probability per caption
     failed = [r for r in data["results"] if r["error"] is not None]
     assert [r["source"].endswith("broken.png") for r in failed] == [True] and failed[0]["caption"] is None
 
@@ -123,9 +131,44 @@ def test_caption_eval_checkpoint_and_baseline(checkpoint, colour_csv, monkeypatc
     assert len(rows[0]["captions"]) == 1
 
 
-def test_caption_errors_exit_nonzero(tmp_path):
-    result = runner.invoke(app, ["caption", "eval", "--data", "x.csv"])
-    assert result.exit_code != 0
+def test_caption_eval_errors_are_one_line_with_exit_1(checkpoint, tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "x.csv"
+    code, out, err = run_main(monkeypatch, capsys, "caption", "eval", "--data", missing, "-c", checkpoint)
+    assert (code, out, err.strip().splitlines()[-1]) == (1, "", f"error: caption file {missing} does not exist")
+
+
+def test_caption_eval_unknown_baseline_is_named(colour_csv, monkeypatch, capsys):
+    args = ("caption", "eval", "--data", colour_csv, "--baseline", "nope", "--image-model", "test-tiny")
+    code, out, err = run_main(monkeypatch, capsys, *args)
+    assert (code, out, err.strip().splitlines()[-1]) == (1, "", "error: unknown baseline 'nope'; use image or text")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--beam", "3", "--top-p", "0.9"],
+            "error: beam_size=3 and top_p=0.9 conflict: nucleus sampling draws one caption token by token; "
+            "give beam_size 1 with top_p, or no top_p for beam search",
+        ),
+        (["--top-p", "1.5"], "error: top_p must be in (0, 1], got 1.5"),
+        (["--top-p", "0.9", "--temperature", "0"], "error: temperature must be > 0, got 0.0"),
+    ],
+)
+def test_conflicting_or_bad_decoding_options_are_usage_errors(options, message, monkeypatch, capsys):
+    # checked before any image is read or model loaded: the image need not exist
+    code, out, err = run_main(monkeypatch, capsys, "caption", "no-such-image.png", *options)
+    assert (code, out, err.strip()) == (2, "", message)
+
+
+def test_top_p_alone_samples_with_beam_one(checkpoint, colour_csv, monkeypatch, capsys):
+    image = colour_csv.parent / "images" / "red.png"
+    args = ("caption", image, "-c", checkpoint, "--top-p", "0.9", "--seed", "7", "--device", "cpu")
+    code, out, _ = run_main(monkeypatch, capsys, *args, "--precision", "fp32", "--json")
+    assert code == 0
+    (row,) = json.loads(out)["results"]
+    captioner = Captioner.load(checkpoint, device="cpu", precision="fp32")
+    assert row["caption"] == captioner.generate([str(image)], DecodeConfig(top_p=0.9, seed=7))[0]
 
 
 def test_split_images_max_images_keeps_the_first_images_and_their_rows(colour_csv):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vocabfree.caption.decoder import IGNORE_INDEX, CaptionDecoder, DecoderConfig
+from vocabfree.caption.generation import DecodeConfig
 from vocabfree.caption.tokenizer import WordPieceTokenizer
 from vocabfree.errors import InvalidInputError
 
@@ -55,7 +56,8 @@ def test_tiny_decoder_overfits_four_pairs_and_regenerates_them(cross):
     assert loss.item() < 0.05
     model.eval()
     for beam in (1, 3):
-        hyps = model.generate(features, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, max_len=15, beam_size=beam)
+        config = DecodeConfig(beam_size=beam, max_len=15)
+        hyps = model.generate(features, config, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
         assert [tokenizer.decode(h.tokens) for h in hyps] == CAPTIONS
 
 

@@ -1,12 +1,15 @@
 """Decoding strategies against a toy Markov "decoder" whose probabilities are known exactly."""
 
 import math
+import re
 
 import pytest
 import torch
 
 from vocabfree.caption import generation
 from vocabfree.caption.decoder import CaptionDecoder, DecoderConfig
+from vocabfree.caption.generation import DecodeConfig
+from vocabfree.errors import InvalidInputError
 
 BOS, EOS, V = 0, 1, 7
 
@@ -99,7 +102,82 @@ def test_decoder_generate_beam_one_equals_greedy():
         DecoderConfig(vocab_size=30, feature_dim=6, n_layer=1, n_embd=32, n_head=2, block_size=12)
     ).eval()
     prefix = torch.randn(3, 6)
-    greedy = model.generate(prefix, bos_id=2, eos_id=3, max_len=10, beam_size=1)
+    greedy = model.generate(prefix, DecodeConfig(max_len=10), bos_id=2, eos_id=3)
     beam = generation.beam_search(model, prefix, bos_id=2, eos_id=3, max_len=10, beam_size=1)
     assert [h.tokens for h in greedy] == [b[0].tokens for b in beam]
     assert all(math.isfinite(h.score) for h in greedy)
+
+
+def test_decode_config_defaults_are_greedy_with_the_checkpoints_length():
+    config = DecodeConfig()
+    assert (config.beam_size, config.length_penalty, config.top_p, config.temperature) == (1, 1.0, None, 1.0)
+    assert (config.seed, config.max_len, config.strategy) == (None, None, "greedy")
+    assert DecodeConfig(beam_size=4).strategy == "beam"
+    assert DecodeConfig(top_p=0.9).strategy == "sample"
+    assert DecodeConfig().generator() is None
+    assert DecodeConfig(seed=3).generator().initial_seed() == 3
+
+
+def test_decode_config_refuses_beam_search_with_nucleus_sampling():
+    with pytest.raises(InvalidInputError) as info:
+        DecodeConfig(beam_size=3, top_p=0.9)
+    message = str(info.value)
+    assert message.startswith("beam_size=3 and top_p=0.9 conflict:")
+    assert isinstance(info.value, ValueError)  # InvalidInputError is a ValueError too
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"beam_size": 0}, "beam_size must be >= 1, got 0"),
+        ({"max_len": 0}, "max_len must be >= 1, got 0"),
+        ({"top_p": 0.0}, "top_p must be in (0, 1], got 0.0"),
+        ({"top_p": 1.5}, "top_p must be in (0, 1], got 1.5"),
+        ({"temperature": 0.0}, "temperature must be > 0, got 0.0"),
+    ],
+)
+def test_decode_config_names_the_bad_value(options, message):
+    with pytest.raises(InvalidInputError, match=f"^{re.escape(message)}$"):
+        DecodeConfig(**options)
+
+
+def test_strategy_functions_validate_through_decode_config(prefix):
+    stepper = MarkovStepper()
+    with pytest.raises(InvalidInputError, match="max_len must be >= 1, got 0"):
+        generation.greedy(stepper, prefix, bos_id=BOS, eos_id=EOS, max_len=0)
+    with pytest.raises(InvalidInputError, match="beam_size must be >= 1, got 0"):
+        generation.beam_search(stepper, prefix, bos_id=BOS, eos_id=EOS, max_len=5, beam_size=0)
+    with pytest.raises(InvalidInputError, match="temperature must be > 0"):
+        generation.sample(stepper, prefix, bos_id=BOS, eos_id=EOS, max_len=5, temperature=-1.0)
+
+
+def test_decode_dispatches_on_the_config(prefix):
+    stepper = MarkovStepper()
+    kwargs = dict(bos_id=BOS, eos_id=EOS)
+    greedy = generation.greedy(stepper, prefix, max_len=9, **kwargs)
+    assert generation.decode(stepper, prefix, DecodeConfig(max_len=9), **kwargs) == greedy
+    beams = generation.beam_search(stepper, prefix, max_len=9, beam_size=3, length_penalty=0.5, **kwargs)
+    config = DecodeConfig(beam_size=3, length_penalty=0.5, max_len=9)
+    assert generation.decode(stepper, prefix, config, **kwargs) == [b[0] for b in beams]
+    sampled = generation.sample(
+        stepper, prefix, max_len=9, top_p=0.8, temperature=0.7, generator=torch.Generator().manual_seed(4), **kwargs
+    )
+    config = DecodeConfig(top_p=0.8, temperature=0.7, seed=4, max_len=9)
+    assert generation.decode(stepper, prefix, config, generator=config.generator(), **kwargs) == sampled
+    # no max_len: DEFAULT_MAX_LEN tokens at most
+    unbounded = generation.decode(stepper, prefix, DecodeConfig(), **kwargs)
+    assert unbounded == generation.greedy(stepper, prefix, max_len=generation.DEFAULT_MAX_LEN, **kwargs)
+    assert all(len(h.tokens) <= generation.DEFAULT_MAX_LEN for h in unbounded)
+
+
+def test_decoder_generate_cuts_captions_at_max_len_and_block_size():
+    torch.manual_seed(0)
+    model = CaptionDecoder(DecoderConfig(vocab_size=30, feature_dim=6, n_layer=1, n_embd=32, n_head=2, block_size=8))
+    model.eval()
+    prefix = torch.randn(3, 6)
+    eos_never = 29  # an id the untrained model does not pick, so captions run to the limit
+    short = model.generate(prefix, DecodeConfig(max_len=3), bos_id=2, eos_id=eos_never)
+    assert [len(h.tokens) for h in short] == [3, 3, 3]
+    long = model.generate(prefix, DecodeConfig(max_len=50), bos_id=2, eos_id=eos_never)
+    assert max(len(h.tokens) for h in long) == 7  # block_size - 1, not 50
+    assert [h.tokens[:3] for h in long] == [h.tokens for h in short]  # greedy: the short run is a prefix

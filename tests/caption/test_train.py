@@ -5,6 +5,7 @@ import json
 import pytest
 
 from vocabfree.caption.captioner import Captioner
+from vocabfree.caption.generation import DecodeConfig
 from vocabfree.caption.train import TrainConfig, load_train_config, lr_at, train
 from vocabfree.errors import IndexMismatchError, InvalidInputError
 from vocabfree.models import load_model
@@ -72,9 +73,23 @@ def test_checkpoint_directory_and_captioner_api(colour_csv, tmp_path):
     captioner = Captioner.load(out, tiny, device="cpu", precision="fp32")
     images = [str(colour_csv.parent / "images" / "red.png"), str(colour_csv.parent / "images" / "blue.png")]
     captions = captioner.generate(images)
-    assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
-    assert captioner.generate(images, beam_size=3) == captioner.generate(images, beam_size=3)
+    assert len(captions) == 2 and all(captions)
+    # greedy is beam search with one beam; options and a DecodeConfig are the same request
+    assert captions == captioner.generate(images, DecodeConfig(beam_size=1)) == captioner.generate(images, beam_size=1)
+    assert captioner.generate(images, beam_size=3) == captioner.generate(images, DecodeConfig(beam_size=3))
+    feats = captioner.features(images)
+    scored = captioner.generate_from_features(feats, DecodeConfig(beam_size=3))
+    assert [c.text for c in scored] == captioner.generate(images, beam_size=3)
+    # max_len cuts the caption: one token is at most one word piece
+    one = captioner.generate_from_features(feats, max_len=1)
+    assert all(len(captioner.tokenizer.encode(c.text)) <= 1 for c in one)
+    sampled = captioner.generate(images, top_p=0.9, seed=3)
+    assert sampled == captioner.generate(images, DecodeConfig(top_p=0.9, seed=3))  # seeded: reproducible
     assert captioner.generate([]) == []
+    with pytest.raises(InvalidInputError, match="^beam_size=2 and top_p=0.5 conflict"):
+        captioner.generate(images, beam_size=2, top_p=0.5)
+    with pytest.raises(InvalidInputError, match="^beam_size=2 and top_p=0.5 conflict"):
+        captioner.generate([], DecodeConfig(top_p=0.5), beam_size=2)  # checked even with no images
 
     class Other:
         name = "hf:other"

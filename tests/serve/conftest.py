@@ -9,31 +9,32 @@ import pytest
 fastapi = pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from tests.serve.serve_helpers import ColourCaptioner, TinyVocabularyFree  # noqa: E402
-from vocabfree.serve import dependencies  # noqa: E402
+from tests.serve.serve_helpers import ColourCaptioner, StandInLibrary  # noqa: E402
 from vocabfree.serve.app import create_app  # noqa: E402
+from vocabfree.serve.dependencies import get_library  # noqa: E402
 from vocabfree.serve.settings import ServeSettings  # noqa: E402
 
 
 @pytest.fixture
-def make_client(monkeypatch) -> Iterator[Callable[..., TestClient]]:
+def make_client() -> Iterator[Callable[..., TestClient]]:
     """Build a started TestClient for ``ServeSettings(models=("test-tiny",), **changes)``.
 
     ``captioner=`` swaps in a captioner object (and configures a checkpoint); ``database=True`` swaps in
-    the tiny vocabulary-free classifier.
+    the tiny vocabulary-free classifier; ``library=`` gives a whole ``TaskLibrary`` instead. The stand-ins
+    enter through ``app.dependency_overrides[get_library]``.
     """
     clients: list[TestClient] = []
 
-    def make(*, captioner=None, database: bool = False, **changes) -> TestClient:
+    def make(*, captioner=None, database: bool = False, library=None, **changes) -> TestClient:
         base = {"models": ("test-tiny",), "warmup": False, "allow_private_urls": True}
         if captioner is not None:
-            monkeypatch.setattr(dependencies, "load_captioner", lambda checkpoint, model: captioner)
             base["caption_checkpoint"] = "stand-in-checkpoint"
         if database:
-            monkeypatch.setattr(dependencies, "open_database", lambda path, model: "stand-in-database")
-            monkeypatch.setattr(dependencies, "build_vocabulary_free", lambda model, db: TinyVocabularyFree(model))
             base["database"] = "stand-in-database"
-        client = TestClient(create_app(ServeSettings(**{**base, **changes})), raise_server_exceptions=False)
+        library = library or StandInLibrary(captioner, database=database)
+        app = create_app(ServeSettings(**{**base, **changes}))
+        app.dependency_overrides[get_library] = lambda: library
+        client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
         return client

@@ -1,5 +1,6 @@
 """Helpers for the HTTP service tests: solid-colour images, a stand-in captioner and vocabulary-free
-classifier (swapped in through the adapters in ``vocabfree.serve.dependencies``).
+classifier, and ``StandInLibrary``, which serves them (swapped in with
+``app.dependency_overrides[get_library]``, see ``vocabfree.serve.dependencies``).
 
 A module of its own (not conftest.py) so test files can import from it.
 """
@@ -13,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from vocabfree.classify.results import Candidate, RetrievedCaption, VocabularyFreePrediction
+from vocabfree.serve.adapters import TaskLibrary
 
 COLOUR_RGB = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0)}
 CAPTIONS = [
@@ -81,3 +83,31 @@ class TinyVocabularyFree:
                 )
             )
         return out
+
+
+class StandInLibrary(TaskLibrary):
+    """The real library (test-tiny loads for real) with stand-ins for the captioner and the database:
+    ``captioner`` is returned for any checkpoint; with ``database`` every path opens as a stand-in that
+    ``TinyVocabularyFree`` classifies over. ``loaded`` records the models loaded, in order."""
+
+    def __init__(self, captioner=None, *, database: bool = False):
+        self.captioner = captioner
+        self.database = database
+        self.loaded: list[str] = []
+
+    def load_model(self, name, device):
+        self.loaded.append(name)
+        return super().load_model(name, device)
+
+    def load_captioner(self, checkpoint, model):
+        if self.captioner is None:
+            return super().load_captioner(checkpoint, model)
+        return self.captioner
+
+    def open_database(self, path, model):
+        return "stand-in-database" if self.database else super().open_database(path, model)
+
+    def build_vocabulary_free(self, model, database):
+        if database == "stand-in-database":
+            return TinyVocabularyFree(model)
+        return super().build_vocabulary_free(model, database)

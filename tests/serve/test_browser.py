@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.serve_helpers import ColourCaptioner, TinyVocabularyFree
+from tests.serve.serve_helpers import ColourCaptioner, StandInLibrary
 
 pytestmark = pytest.mark.browser
 
@@ -40,22 +40,22 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402, N812
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from vocabfree.serve import dependencies  # noqa: E402
 from vocabfree.serve.app import create_app  # noqa: E402
+from vocabfree.serve.dependencies import get_library  # noqa: E402
 from vocabfree.serve.settings import ServeSettings  # noqa: E402
 
 
 @pytest.fixture
-def server(monkeypatch) -> Iterator[str]:
+def server() -> Iterator[str]:
     """The app under uvicorn in a thread, on a free loopback port chosen by the OS (no race)."""
-    monkeypatch.setattr(dependencies, "load_captioner", lambda checkpoint, model: ColourCaptioner())
-    monkeypatch.setattr(dependencies, "open_database", lambda path, model: "stand-in")
-    monkeypatch.setattr(dependencies, "build_vocabulary_free", lambda model, db: TinyVocabularyFree(model))
     settings = ServeSettings(models=("test-tiny",), database="stand-in", caption_checkpoint="stand-in", warmup=False)
+    app = create_app(settings)
+    library = StandInLibrary(ColourCaptioner(), database=True)
+    app.dependency_overrides[get_library] = lambda: library
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

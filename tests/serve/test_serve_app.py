@@ -115,8 +115,21 @@ def test_classify_without_labels_is_vocabulary_free_with_evidence(client):
 
 
 def test_classify_named_model(client):
-    response = client.post("/v1/classify", json={"image": {"base64": b64()}, "labels": LABELS, "model": "test-tiny"})
-    assert response.status_code == 200
+    named = client.post("/v1/classify", json={"image": {"base64": b64()}, "labels": LABELS, "model": "test-tiny"})
+    default = client.post("/v1/classify", json={"image": {"base64": b64()}, "labels": LABELS})
+    assert (named.status_code, default.status_code) == (200, 200)
+    body = named.json()
+    assert body == default.json() and body["model"] == "test-tiny" and body["mode"] == "zero-shot"
+    assert body["predictions"][0]["label"] == "red"
+
+
+def test_classify_unknown_model_is_404_naming_the_loaded_ones(client):
+    response = client.post("/v1/classify", json={"image": {"base64": b64()}, "labels": LABELS, "model": "nope"})
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "unknown_model",
+        "detail": "model 'nope' is not loaded on this server; loaded: test-tiny (see GET /v1/models)",
+    }
 
 
 # --- caption and embed -----------------------------------------------------------------------------------
@@ -225,6 +238,9 @@ def test_urls_can_be_disabled(make_client, image_server):
 def test_not_an_image(client):
     response = client.post("/v1/classify", files={"file": ("notes.txt", b"just some text", "text/plain")})
     assert_error(response, 422, "invalid_image", "notes.txt", "not a readable image")
+    formats = ", ".join(sorted(client.app.state.services.settings.image_formats))
+    # named where it is raised: the upload's name, once, then the reason (no "<N bytes>")
+    assert response.json()["detail"] == f"upload 'notes.txt': not a readable image (allowed formats: {formats})"
 
 
 def test_corrupt_image(client):
@@ -426,20 +442,20 @@ def test_concurrent_requests_share_batches(make_client):
     assert sum(captioner.calls) == 8 and max(captioner.calls) > 1  # at least one real batch
 
 
-def test_models_load_in_the_lifespan_not_in_create_app(monkeypatch):
+def test_models_load_in_the_lifespan_not_in_create_app():
     from fastapi.testclient import TestClient
 
-    from vocabfree.serve import dependencies
+    from tests.serve.serve_helpers import StandInLibrary
     from vocabfree.serve.app import create_app
+    from vocabfree.serve.dependencies import get_library
     from vocabfree.serve.settings import ServeSettings
 
-    loads: list[str] = []
-    real = dependencies.load_vlm
-    monkeypatch.setattr(dependencies, "load_vlm", lambda name, device: loads.append(name) or real(name, device))
+    library = StandInLibrary()
     app = create_app(ServeSettings(models=("test-tiny",), warmup=False))
-    assert loads == []
+    app.dependency_overrides[get_library] = lambda: library
+    assert library.loaded == []
     with TestClient(app) as client:
-        assert loads == ["test-tiny"]
-        client.get("/health")
-        client.post("/v1/embed", json={"texts": ["red"]})
-    assert loads == ["test-tiny"]  # once, at start
+        assert library.loaded == ["test-tiny"]
+        assert client.get("/health").status_code == 200
+        assert client.post("/v1/embed", json={"texts": ["red"]}).status_code == 200
+    assert library.loaded == ["test-tiny"]  # once, at start

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.serve.serve_helpers import image_bytes
-from vocabfree.serve import dependencies
+from vocabfree.serve.adapters import TaskLibrary
 from vocabfree.serve.errors import BusyError
 from vocabfree.serve.labels import GatedModel, ModelGate, TextWork
 
@@ -102,19 +102,19 @@ def test_text_queue_is_bounded_and_same_key_requests_share_a_job():
     assert a is b and model.calls == 1 and work.stats.refused == 1 and work.cached("same") is a
 
 
-def test_request_timeout_drops_label_work_end_to_end(make_client, monkeypatch):
+def test_request_timeout_drops_label_work_end_to_end(make_client):
     """A label set that takes longer than request_timeout_s: the request is 503, its encoding stops."""
     chunks: list[int] = []
 
-    def slow_fit(model, labels, templates):
-        for i in range(10_000):  # far more than can finish in the timeout; each call is one gated chunk
-            model.encode_texts(["red"] * 8)
-            chunks.append(i)
-            threading.Event().wait(0.002)
-        raise AssertionError("the job should have been cancelled")
+    class SlowFit(TaskLibrary):
+        def fit_zero_shot(self, model, labels, templates):
+            for i in range(10_000):  # far more than can finish in the timeout; each call is one gated chunk
+                model.encode_texts(["red"] * 8)
+                chunks.append(i)
+                threading.Event().wait(0.002)
+            raise AssertionError("the job should have been cancelled")
 
-    monkeypatch.setattr(dependencies, "fit_zero_shot", slow_fit)
-    client = make_client(request_timeout_s=0.3)
+    client = make_client(request_timeout_s=0.3, library=SlowFit())
     files = {"file": ("x.png", image_bytes(), "image/png")}
     response = client.post("/v1/classify", files=files, data={"labels": "red, green"})
     assert response.status_code == 503 and response.json()["error"] == "timeout"

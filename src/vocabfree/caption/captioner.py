@@ -1,11 +1,11 @@
 """``Captioner``: a trained checkpoint plus its frozen image model, as one object the CLI and the HTTP
-service call: ``Captioner.load(checkpoint_dir).generate(images, beam_size=5)``.
+service call: ``Captioner.load(checkpoint_dir).generate(images, DecodeConfig(beam_size=5))`` (or ``beam_size=5``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from vocabfree.caption import checkpoint as ckpt
-from vocabfree.caption.features import encode_for_caption
-from vocabfree.caption.generation import Hypothesis
-from vocabfree.errors import IndexMismatchError, InvalidInputError
+from vocabfree.caption.features import FeatureKind, encode_for_caption
+from vocabfree.caption.generation import DEFAULT_MAX_LEN, DecodeConfig, Hypothesis
+from vocabfree.errors import IndexMismatchError
 from vocabfree.images import ImageInput
+from vocabfree.models.protocol import VisionLanguageModel
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,11 @@ class Captioner:
         self,
         decoder,
         tokenizer,
-        image_model,
+        image_model: VisionLanguageModel,
         *,
-        feature_kind: str,
+        feature_kind: FeatureKind,
         runtime,
-        max_len: int = 30,
+        max_len: int = DEFAULT_MAX_LEN,
         meta: dict[str, Any] | None = None,
     ):
         self.decoder = decoder.eval()
@@ -52,7 +53,12 @@ class Captioner:
 
     @classmethod
     def load(
-        cls, checkpoint_dir: str | Path | None = None, model=None, *, device: str | None = None, precision: str = "auto"
+        cls,
+        checkpoint_dir: str | Path | None = None,
+        model: VisionLanguageModel | None = None,
+        *,
+        device: str | None = None,
+        precision: str = "auto",
     ) -> Captioner:
         """Load a checkpoint (None: the captioner shipped in the package, ``vocabfree.caption.shipped``);
         ``model`` (an already loaded image model) must be the one it was trained on.
@@ -84,7 +90,7 @@ class Captioner:
             model,
             feature_kind=meta["feature_kind"],
             runtime=runtime,
-            max_len=meta.get("max_len", 30),
+            max_len=meta.get("max_len", DEFAULT_MAX_LEN),
             meta={**meta, "checkpoint": str(checkpoint_dir)},
         )
 
@@ -95,23 +101,19 @@ class Captioner:
             self.image_model, images, self.feature_kind, batch_size=batch_size, tokens=self.tokens
         )
 
+    def decode_config(self, decode: DecodeConfig | None = None, **options: Any) -> DecodeConfig:
+        """``decode`` (default: greedy) with ``options`` (DecodeConfig fields) changed; ``max_len`` unset
+        means the checkpoint's."""
+        config = replace(decode or DecodeConfig(), **options)
+        return config if config.max_len is not None else replace(config, max_len=self.max_len)
+
     @torch.no_grad()
     def generate_from_features(
-        self,
-        features: np.ndarray,
-        *,
-        beam_size: int = 1,
-        max_len: int | None = None,
-        length_penalty: float = 1.0,
-        top_p: float | None = None,
-        temperature: float = 1.0,
-        seed: int | None = None,
-        batch_size: int = 32,
+        self, features: np.ndarray, decode: DecodeConfig | None = None, *, batch_size: int = 32, **options: Any
     ) -> list[Caption]:
-        """Captions for precomputed features (N, F) or tokens (N, T, D). Greedy at ``beam_size=1``; nucleus
-        sampling if ``top_p``."""
-        if beam_size < 1:
-            raise InvalidInputError(f"beam_size must be >= 1, got {beam_size}")
+        """Captions for precomputed features (N, F) or tokens (N, T, D), decoded with ``decode`` (default:
+        greedy); ``options`` change single fields of it, e.g. ``beam_size=5`` or ``top_p=0.9, seed=0``."""
+        config = self.decode_config(decode, **options)
         want = self.meta.get("model_config", {}).get("feature_dim")
         ndim = 3 if self.feature_kind == "tokens" else 2
         if np.ndim(features) != ndim or (want is not None and np.shape(features)[-1] != want):
@@ -119,7 +121,7 @@ class Captioner:
             raise IndexMismatchError(
                 f"features of shape {np.shape(features)}; the decoder expects {shape} of width {want}"
             )
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        generator = config.generator()  # one per call, shared by its batches
         out: list[Caption] = []
         for start in range(0, len(features), batch_size):
             chunk = np.asarray(features[start : start + batch_size], dtype=np.float32)
@@ -127,25 +129,21 @@ class Captioner:
             with self.runtime.autocast():
                 hyps: list[Hypothesis] = self.decoder.generate(
                     prefix,
+                    config,
                     bos_id=self.tokenizer.bos_id,
                     eos_id=self.tokenizer.eos_id,
-                    max_len=max_len or self.max_len,
-                    beam_size=beam_size,
-                    length_penalty=length_penalty,
-                    top_p=top_p,
-                    temperature=temperature,
                     generator=generator,
                 )
             out.extend(Caption(self.tokenizer.decode(h.tokens), h.score) for h in hyps)
         return out
 
     def generate(
-        self, images: Sequence[ImageInput], *, beam_size: int = 1, max_len: int | None = None, **options: Any
+        self, images: Sequence[ImageInput], decode: DecodeConfig | None = None, *, batch_size: int = 32, **options: Any
     ) -> list[str]:
-        """One caption per image; ``options``: length_penalty, top_p, temperature, seed, batch_size."""
+        """One caption per image, decoded with ``decode`` (default: greedy) changed by ``options`` (DecodeConfig
+        fields: beam_size, length_penalty, top_p, temperature, seed, max_len)."""
+        config = self.decode_config(decode, **options)  # checked before any image is encoded
         if not len(images):
             return []
-        return [
-            c.text
-            for c in self.generate_from_features(self.features(images), beam_size=beam_size, max_len=max_len, **options)
-        ]
+        features = self.features(images)
+        return [c.text for c in self.generate_from_features(features, config, batch_size=batch_size)]

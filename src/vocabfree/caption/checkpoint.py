@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from vocabfree.atomic import atomic_path, atomic_write_text
 from vocabfree.caption.decoder import CaptionDecoder, DecoderConfig
 from vocabfree.caption.tokenizer import TOKENIZER_FILE, PretrainedTokenizer, WordPieceTokenizer
 from vocabfree.errors import InvalidInputError, require
@@ -32,7 +33,7 @@ STATE_FILE, TOKENIZER_DIR = "state.pt", "tokenizer"
 def write_meta(out_dir: str | Path, meta: dict[str, Any]) -> None:
     path = Path(out_dir) / CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": FORMAT_VERSION, **meta}, indent=2))
+    atomic_write_text(path, json.dumps({"version": FORMAT_VERSION, **meta}, indent=2))
 
 
 def read_meta(out_dir: str | Path) -> dict[str, Any]:
@@ -86,7 +87,9 @@ def build_decoder(decoder: str, model_config: dict[str, Any], lm=None, precision
 
 def trained_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The weights a checkpoint stores: all of the own decoder, only the trained part of a prefix LM."""
-    if hasattr(model, "trainable_state_dict"):
+    from vocabfree.caption.prefix_lm import PrefixLM
+
+    if isinstance(model, PrefixLM):
         return model.trainable_state_dict()
     return model.state_dict()
 
@@ -102,10 +105,8 @@ def save_weights(model: torch.nn.Module, out_dir: str | Path) -> None:
             continue
         seen[t.data_ptr()] = name
         tensors[name] = t.detach().cpu().contiguous()
-    path = Path(out_dir) / WEIGHTS_FILE
-    tmp = path.with_suffix(".tmp")
-    st.save_file(tensors, str(tmp))
-    tmp.replace(path)
+    with atomic_path(Path(out_dir) / WEIGHTS_FILE) as tmp:
+        st.save_file(tensors, str(tmp))
 
 
 def load_weights(model: torch.nn.Module, out_dir: str | Path) -> None:

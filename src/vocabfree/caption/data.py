@@ -63,7 +63,7 @@ def read_karpathy_json(
         raise InvalidInputError(f"{path}: not a Karpathy split file (no 'images' list)")
     wanted = set(splits) if splits is not None else None
     source = source or str(data.get("dataset", ""))
-    rows = []
+    rows: list[CaptionPair] = []
     for image in data["images"]:
         split = KARPATHY_SPLITS.get(image["split"], image["split"])
         if wanted is not None and split not in wanted:

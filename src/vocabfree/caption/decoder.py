@@ -16,8 +16,8 @@ Two ways to condition on the image, chosen by ``DecoderConfig.cross_attention``:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -184,7 +184,7 @@ class CaptionDecoder(nn.Module):
                 raise InvalidInputError(f"{memory.shape[1]} image tokens exceed num_tokens {self.config.num_tokens}")
             memory = memory + self.mpe(torch.arange(memory.shape[1], device=memory.device))
         memory = self.ln_m(memory)
-        return [block.cross.kv(memory) for block in self.blocks]
+        return [cast(CrossAttention, cast(Block, block).cross).kv(memory) for block in self.blocks]
 
     def _check_len(self, T: int) -> None:
         if self.config.block_size < T:
@@ -262,27 +262,16 @@ class CaptionDecoder(nn.Module):
     def generate(
         self,
         prefix: torch.Tensor,
+        config: generation.DecodeConfig | None = None,
         *,
         bos_id: int,
         eos_id: int,
-        max_len: int = 30,
-        beam_size: int = 1,
-        length_penalty: float = 1.0,
-        top_p: float | None = None,
-        temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> list[generation.Hypothesis]:
-        """Best caption per image (``prefix``: the pooled vector or the tokens): greedy (beam_size 1), beam
-        search, or nucleus sampling when ``top_p``."""
+        """Best caption per image (``prefix``: the pooled vector or the tokens) with ``config``'s strategy
+        (default: greedy); captions are cut at the decoder's context (``block_size - 1`` tokens)."""
+        config = config or generation.DecodeConfig()
+        max_len = min(config.max_len or generation.DEFAULT_MAX_LEN, self.config.block_size - 1)
         return generation.decode(
-            self,
-            prefix,
-            bos_id=bos_id,
-            eos_id=eos_id,
-            max_len=min(max_len, self.config.block_size - 1),
-            beam_size=beam_size,
-            length_penalty=length_penalty,
-            top_p=top_p,
-            temperature=temperature,
-            generator=generator,
+            self, prefix, replace(config, max_len=max_len), bos_id=bos_id, eos_id=eos_id, generator=generator
         )

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from vocabfree.caption.data import group_by_image, read_pairs
 from vocabfree.caption.features import cached_features
+from vocabfree.caption.generation import DecodeConfig
 from vocabfree.errors import InvalidInputError
 from vocabfree.metrics.captioning import CaptionScores, caption_scores, model_clip_score
 
@@ -33,8 +34,8 @@ class EvalReport:
     references: list[list[str]]
     seconds: float  # captioning time (features cached), excluding metric computation
 
-    def as_dict(self, with_captions: bool = False) -> dict:
-        out = {
+    def as_dict(self, with_captions: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "name": self.name,
             "split": self.split,
             "n_images": len(self.images),
@@ -87,8 +88,7 @@ def evaluate_checkpoint(
     data: str | Path,
     split: str,
     *,
-    beam_size: int = 1,
-    length_penalty: float = 1.0,
+    decode: DecodeConfig | None = None,
     image_root: str | Path | None = None,
     feature_cache: str | Path | None = None,
     clip_model=None,
@@ -104,15 +104,10 @@ def evaluate_checkpoint(
         captioner.image_model, images, captioner.feature_kind, feature_cache, progress=True, tokens=captioner.tokens
     )
     start = time.perf_counter()
-    captions = [
-        c.text
-        for c in captioner.generate_from_features(
-            feats, beam_size=beam_size, length_penalty=length_penalty, batch_size=batch_size
-        )
-    ]
+    captions = [c.text for c in captioner.generate_from_features(feats, decode, batch_size=batch_size)]
     seconds = time.perf_counter() - start
     clip_emb = cached_features(clip_model, images, "embedding", feature_cache) if clip_model else None
-    label = name or f"{captioner.meta.get('decoder', 'decoder')} (beam {beam_size})"
+    label = name or f"{captioner.meta.get('decoder', 'decoder')} (beam {(decode or DecodeConfig()).beam_size})"
     return score_captions(
         label,
         split,

@@ -17,12 +17,16 @@ from typing import Any, Literal
 
 import numpy as np
 
+from vocabfree.errors import InvalidInputError
+from vocabfree.models.protocol import ImageFeatures, VisionLanguageModel, capability
+
 FeatureKind = Literal["backbone", "embedding", "tokens"]
 
 
-def feature_kind(model) -> FeatureKind:
-    """The pooled kind of a model: 'backbone' when it exposes pooled backbone features, else 'embedding'."""
-    return "backbone" if hasattr(model, "encode_image_features") else "embedding"
+def feature_kind(model: VisionLanguageModel) -> FeatureKind:
+    """The pooled kind of a model: 'backbone' when it offers pooled backbone features, else 'embedding'."""
+    features = capability(model, ImageFeatures)  # type: ignore[type-abstract]  # mypy#4717: a Protocol as type[C]
+    return "backbone" if features is not None else "embedding"
 
 
 def _token_options(tokens: dict[str, Any] | None) -> dict[str, Any]:
@@ -31,19 +35,29 @@ def _token_options(tokens: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def encode_for_caption(
-    model, images: Sequence, kind: FeatureKind, *, batch_size: int = 32, tokens: dict[str, Any] | None = None
+    model: VisionLanguageModel,
+    images: Sequence,
+    kind: FeatureKind,
+    *,
+    batch_size: int = 32,
+    tokens: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Features of in-memory images or paths, of the given kind: (N, F), or (N, T, D) for ``tokens``."""
     if kind == "tokens":
         from vocabfree.models.tokens import encode_image_tokens
 
         return encode_image_tokens(model, list(images), batch_size=batch_size, **_token_options(tokens))
-    fn = model.encode_image_features if kind == "backbone" else model.encode_images
+    fn = model.encode_images
+    if kind == "backbone":
+        features = capability(model, ImageFeatures)  # type: ignore[type-abstract]  # mypy#4717
+        if features is None:
+            raise InvalidInputError(f"model '{model.name}' has no pooled backbone features (encode_image_features)")
+        fn = features.encode_image_features
     return np.asarray(fn(list(images), batch_size=batch_size), dtype=np.float32)
 
 
 def cached_features(
-    model,
+    model: VisionLanguageModel,
     paths: Sequence[str | Path],
     kind: FeatureKind,
     cache_dir: str | Path | None,

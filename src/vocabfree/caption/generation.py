@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -30,6 +30,48 @@ class Stepper(Protocol):
         """The state re-indexed along the batch dimension (beam expansion and reordering)."""
 
 
+DEFAULT_MAX_LEN = 30  # longest caption in tokens when neither the caller nor the checkpoint says
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How captions are decoded: greedy (the default), beam search (``beam_size`` > 1) or nucleus sampling
+    (``top_p``). Validated here, once, for every caller (library, CLI, service)."""
+
+    beam_size: int = 1  # 1 = greedy; > 1 = beam search
+    length_penalty: float = 1.0  # beams are ranked by logprob / length ** length_penalty
+    top_p: float | None = None  # nucleus sampling with this probability mass (only with beam_size 1)
+    temperature: float = 1.0  # sampling temperature (with top_p)
+    seed: int | None = None  # seeds sampling; None: torch's global generator
+    max_len: int | None = None  # longest caption in tokens; None: the checkpoint's (else DEFAULT_MAX_LEN)
+
+    def __post_init__(self) -> None:
+        if self.max_len is not None and self.max_len < 1:
+            raise InvalidInputError(f"max_len must be >= 1, got {self.max_len}")
+        if self.beam_size < 1:
+            raise InvalidInputError(f"beam_size must be >= 1, got {self.beam_size}")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise InvalidInputError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.temperature <= 0.0:
+            raise InvalidInputError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_p is not None and self.beam_size > 1:
+            raise InvalidInputError(
+                f"beam_size={self.beam_size} and top_p={self.top_p} conflict: nucleus sampling draws one caption "
+                "token by token; give beam_size 1 with top_p, or no top_p for beam search"
+            )
+
+    @property
+    def strategy(self) -> Literal["greedy", "beam", "sample"]:
+        if self.top_p is not None:
+            return "sample"
+        return "greedy" if self.beam_size == 1 else "beam"
+
+    def generator(self) -> torch.Generator | None:
+        """A fresh generator seeded with ``seed`` (None without a seed): make one per call, share it over
+        that call's batches."""
+        return torch.Generator().manual_seed(self.seed) if self.seed is not None else None
+
+
 @dataclass(frozen=True)
 class Hypothesis:
     """One decoded caption: its token ids (no BOS/EOS) and its length-penalised score."""
@@ -37,11 +79,6 @@ class Hypothesis:
     tokens: tuple[int, ...]
     logprob: float  # sum of token log-probabilities, EOS included when it was generated
     score: float  # logprob / length ** length_penalty: what beams are ranked by
-
-
-def _check(max_len: int) -> None:
-    if max_len < 1:
-        raise InvalidInputError(f"max_len must be >= 1, got {max_len}")
 
 
 def _strip(row: list[int], eos_id: int) -> tuple[int, ...]:
@@ -81,7 +118,7 @@ def _token_by_token(
 @torch.no_grad()
 def greedy(stepper: Stepper, prefix: torch.Tensor, *, bos_id: int, eos_id: int, max_len: int) -> list[Hypothesis]:
     """Argmax decoding for a batch; stops when every row has produced EOS or after ``max_len`` tokens."""
-    _check(max_len)
+    DecodeConfig(max_len=max_len)  # validates
     return _token_by_token(
         stepper, prefix, lambda logp: logp.argmax(dim=-1), bos_id=bos_id, eos_id=eos_id, max_len=max_len
     )
@@ -105,9 +142,7 @@ def beam_search(
     finish a hypothesis (as in Hugging Face's implementation), so ``beam_size=1`` equals greedy decoding.
     An image stops once it holds ``beam_size`` finished hypotheses; live beams are finished at ``max_len``.
     """
-    _check(max_len)
-    if beam_size < 1:
-        raise InvalidInputError(f"beam_size must be >= 1, got {beam_size}")
+    DecodeConfig(beam_size=beam_size, length_penalty=length_penalty, max_len=max_len)  # validates
     batch, k, device = prefix.shape[0], beam_size, prefix.device
 
     def penalised(logprob: float, length: int) -> float:
@@ -181,11 +216,7 @@ def sample(
     generator: torch.Generator | None = None,
 ) -> list[Hypothesis]:
     """Nucleus (top-p) sampling: draw each token from the smallest set holding ``top_p`` of the mass."""
-    _check(max_len)
-    if not 0.0 < top_p <= 1.0:
-        raise InvalidInputError(f"top_p must be in (0, 1], got {top_p}")
-    if temperature <= 0.0:
-        raise InvalidInputError(f"temperature must be > 0, got {temperature}")
+    DecodeConfig(top_p=top_p, temperature=temperature, max_len=max_len)  # validates
 
     def choose(logp: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(logp.float() / temperature, dim=-1)
@@ -201,21 +232,23 @@ def sample(
 def decode(
     stepper: Stepper,
     prefix: torch.Tensor,
+    config: DecodeConfig,
     *,
     bos_id: int,
     eos_id: int,
-    max_len: int,
-    beam_size: int = 1,
-    length_penalty: float = 1.0,
-    top_p: float | None = None,
-    temperature: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> list[Hypothesis]:
-    """Dispatch to one decoding strategy; the best hypothesis per image. Shared by both decoders."""
-    common = dict(bos_id=bos_id, eos_id=eos_id, max_len=max_len)
-    if top_p is not None:
-        return sample(stepper, prefix, top_p=top_p, temperature=temperature, generator=generator, **common)
-    if beam_size == 1:
+    """The best hypothesis per image with ``config``'s strategy. Shared by both decoders.
+
+    ``generator`` (sampling only): pass one from ``config.generator()`` to share it over several batches.
+    """
+    common = dict(bos_id=bos_id, eos_id=eos_id, max_len=config.max_len or DEFAULT_MAX_LEN)
+    if config.strategy == "sample":
+        assert config.top_p is not None
+        return sample(
+            stepper, prefix, top_p=config.top_p, temperature=config.temperature, generator=generator, **common
+        )
+    if config.strategy == "greedy":
         return greedy(stepper, prefix, **common)
-    beams = beam_search(stepper, prefix, beam_size=beam_size, length_penalty=length_penalty, **common)
+    beams = beam_search(stepper, prefix, beam_size=config.beam_size, length_penalty=config.length_penalty, **common)
     return [b[0] for b in beams]

@@ -172,8 +172,10 @@ class PrefixLM(nn.Module):
             peft = require("peft", "caption")
             lora = peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, target_modules="all-linear")
             lm = peft.get_peft_model(lm, lora)
-        self.lm = lm
-        lm_dim = lm.get_input_embeddings().embedding_dim
+        hf_lm: Any = lm  # a Hugging Face causal LM (or its peft wrapper)
+        self.lm = hf_lm
+        lm_dim = hf_lm.get_input_embeddings().embedding_dim
+        self.mapper: nn.Module
         if config.mapper == "mlp":
             self.mapper = MLPMapper(config.feature_dim, lm_dim, config.prefix_len)
         elif config.mapper == "llava":
@@ -250,6 +252,15 @@ class PrefixLM(nn.Module):
         return {"prefix": state["prefix"][index], "cache": cache}
 
     @torch.no_grad()
-    def generate(self, prefix: torch.Tensor, *, bos_id: int, eos_id: int, max_len: int = 30, **kwargs):
-        """Best caption per image; the same options as ``CaptionDecoder.generate``."""
-        return generation.decode(self, prefix, bos_id=bos_id, eos_id=eos_id, max_len=max_len, **kwargs)
+    def generate(
+        self,
+        prefix: torch.Tensor,
+        config: generation.DecodeConfig | None = None,
+        *,
+        bos_id: int,
+        eos_id: int,
+        generator: torch.Generator | None = None,
+    ) -> list[generation.Hypothesis]:
+        """Best caption per image with ``config``'s strategy (default: greedy), as ``CaptionDecoder.generate``."""
+        config = config or generation.DecodeConfig()
+        return generation.decode(self, prefix, config, bos_id=bos_id, eos_id=eos_id, generator=generator)

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vocabfree.atomic import atomic_path
 from vocabfree.errors import MissingDependencyError
 
 SHIPPED_NAME = "flickr8k-own"
@@ -38,7 +39,7 @@ def export_checkpoint(checkpoint_dir: str | Path, out_dir: str | Path, card: dic
     """Copy a trained checkpoint for shipping: float16 weights, config, tokenizer, ``model_card.json``.
 
     ``state.pt`` (optimizer state, for resuming) is left behind. Written to a temporary sibling folder and
-    renamed into place, so a half-written export never replaces a working one.
+    renamed into place (``vocabfree.atomic``), so a half-written export never replaces a working one.
     """
     import shutil
 
@@ -49,15 +50,12 @@ def export_checkpoint(checkpoint_dir: str | Path, out_dir: str | Path, card: dic
 
     src, out = Path(checkpoint_dir), Path(out_dir)
     ckpt.read_meta(src)  # fails clearly when src is not a checkpoint
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    shutil.copy2(src / ckpt.CONFIG_FILE, tmp / ckpt.CONFIG_FILE)
-    shutil.copytree(src / ckpt.TOKENIZER_DIR, tmp / ckpt.TOKENIZER_DIR)
-    tensors = load_file(str(src / ckpt.WEIGHTS_FILE))
-    save_file({k: v.to(torch.float16).contiguous() for k, v in tensors.items()}, str(tmp / ckpt.WEIGHTS_FILE))
-    (tmp / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.replace(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        shutil.copy2(src / ckpt.CONFIG_FILE, tmp / ckpt.CONFIG_FILE)
+        shutil.copytree(src / ckpt.TOKENIZER_DIR, tmp / ckpt.TOKENIZER_DIR)
+        tensors = load_file(str(src / ckpt.WEIGHTS_FILE))
+        save_file({k: v.to(torch.float16).contiguous() for k, v in tensors.items()}, str(tmp / ckpt.WEIGHTS_FILE))
+        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return out

@@ -21,10 +21,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from vocabfree.atomic import atomic_path
 from vocabfree.caption import checkpoint as ckpt
 from vocabfree.caption.decoder import IGNORE_INDEX
+from vocabfree.caption.generation import DEFAULT_MAX_LEN, DecodeConfig
 from vocabfree.caption.prepare import Split, batch_rows, make_batch, model_config, prepare, steps_per_epoch
 from vocabfree.errors import InvalidInputError
+from vocabfree.models import OFFLINE_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ class TrainConfig:
     data: str  # captions CSV (path,caption,split,source) or Karpathy dataset JSON
     out_dir: str = "runs/caption/own"
     decoder: Literal["own", "prefix_lm"] = "own"
-    image_model: str = "local"  # frozen image encoder, by load_model name
+    image_model: str = OFFLINE_MODEL  # frozen image encoder, by load_model name
     image_root: str | None = None  # images folder, for Karpathy JSON only
     tokens: bool = False  # condition on the encoder's image tokens (cross-attention / LLaVA projector)
     token_layer: int = -1  # which hidden layer's tokens (-1: last_hidden_state)
@@ -54,7 +57,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
     checkpoint_every: int = 200  # steps between state.pt rewrites (also written at each epoch end)
     val_max_images: int | None = None  # validate on only the first this many validation images (speed)
-    max_len: int = 30  # longest generated caption, in tokens
+    max_len: int = DEFAULT_MAX_LEN  # longest generated caption, in tokens
     total_steps: int | None = None  # length of the run and its lr schedule; None: epochs x steps per epoch
     max_steps: int | None = None  # stop early after this global step (smoke runs, tests); schedule unchanged
     seed: int = 0
@@ -106,28 +109,28 @@ def evaluate_loss(model, split: Split, runtime, batch_size: int) -> float:
 
 @torch.no_grad()
 def decode_features(
-    model, tokenizer, features: np.ndarray, runtime, *, max_len: int, batch_size: int = 64, **options
+    model, tokenizer, features: np.ndarray, runtime, decode: DecodeConfig, *, batch_size: int = 64
 ) -> list[str]:
-    """Captions for precomputed features (N, F): greedy by default; ``options`` go to ``generate``."""
+    """Captions for precomputed features (N, F), decoded with ``decode``."""
     was_training = model.training
     model.eval()
     out: list[str] = []
     for start in range(0, len(features), batch_size):
         feats = torch.from_numpy(np.asarray(features[start : start + batch_size], dtype=np.float32)).to(runtime.device)
         with runtime.autocast():
-            hyps = model.generate(feats, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, max_len=max_len, **options)
+            hyps = model.generate(feats, decode, bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id)
         out.extend(tokenizer.decode(h.tokens) for h in hyps)
     model.train(was_training)
     return out
 
 
-def validate(model, tokenizer, split: Split, runtime, config: TrainConfig) -> dict[str, float]:
+def validate(model, tokenizer, split: Split, runtime, config: TrainConfig) -> dict[str, float | str]:
     """Validation loss and greedy-decoding BLEU-4 / CIDEr (METEOR skipped: it is slow and selects the same)."""
     from vocabfree.metrics.captioning import caption_scores
 
-    row: dict[str, float] = {"val_loss": evaluate_loss(model, split, runtime, config.batch_size)}
+    row: dict[str, float | str] = {"val_loss": evaluate_loss(model, split, runtime, config.batch_size)}
     limit = config.val_max_images or len(split.images)
-    captions = decode_features(model, tokenizer, split.features[:limit], runtime, max_len=config.max_len)
+    captions = decode_features(model, tokenizer, split.features[:limit], runtime, DecodeConfig(max_len=config.max_len))
     scores = caption_scores(captions, split.references[:limit], meteor=False)
     row.update(val_bleu4=scores.bleu4, val_cider=scores.cider, val_example=captions[0])
     return row
@@ -205,9 +208,8 @@ def train(config: TrainConfig, *, resume: bool = False, image_model=None, progre
             "torch_rng": torch.get_rng_state(),
             "train_seconds": elapsed + time.perf_counter() - started,
         }
-        tmp = out / (ckpt.STATE_FILE + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(out / ckpt.STATE_FILE)
+        with atomic_path(out / ckpt.STATE_FILE) as tmp:
+            torch.save(state, tmp)
 
     model.train()
     started = time.perf_counter()

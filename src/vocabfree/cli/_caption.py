@@ -7,7 +7,7 @@ without ``--checkpoint`` the captioner shipped in the package is used (offline).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,11 @@ from vocabfree.cli._output import (
     print_json,
     print_table,
     report_skipped,
+    usage_error,
 )
+
+if TYPE_CHECKING:
+    from vocabfree.caption.generation import DecodeConfig
 
 CheckpointOption = Annotated[
     Path | None,
@@ -35,20 +39,46 @@ def captioner_name(captioner) -> str:
     return f"shipped:{SHIPPED_NAME}" if path.resolve() == SHIPPED_DIR.resolve() else str(path)
 
 
+DEFAULT_BEAM = 3  # the CLI's beam size when neither --beam nor --top-p is given
+
+
+def decode_options(
+    beam: int | None,
+    length_penalty: float,
+    top_p: float | None,
+    temperature: float,
+    seed: int | None,
+    max_len: int | None,
+) -> DecodeConfig:
+    """The command line's decoding options as a ``DecodeConfig`` (a conflict or bad value: usage error)."""
+    from vocabfree.caption.generation import DecodeConfig
+    from vocabfree.errors import InvalidInputError
+
+    if beam is None:
+        beam = 1 if top_p is not None else DEFAULT_BEAM
+    try:
+        return DecodeConfig(
+            beam_size=beam,
+            length_penalty=length_penalty,
+            top_p=top_p,
+            temperature=temperature,
+            seed=seed,
+            max_len=max_len,
+        )
+    except InvalidInputError as exc:  # beam_size is --beam, top_p is --top-p, and so on
+        raise usage_error(str(exc)) from exc
+
+
 def _generate(
-    images,
-    checkpoint,
-    beam,
-    length_penalty,
-    top_p,
-    temperature,
-    seed,
-    max_len,
-    batch_size,
-    skip_errors,
-    device,
-    precision,
-    json_,
+    images: list[str],
+    checkpoint: Path | None,
+    decode: DecodeConfig,
+    *,
+    batch_size: int,
+    skip_errors: bool,
+    device: str | None,
+    precision: str,
+    json_: bool,
 ) -> None:
     from vocabfree.caption.captioner import Captioner
     from vocabfree.images import expand_paths, load_images
@@ -57,20 +87,10 @@ def _generate(
     pil, kept, skipped = load_images(paths, skip_errors=skip_errors)
     report_skipped(skipped)
     captioner = Captioner.load(checkpoint, device=device, precision=precision)
-    captions = (
-        captioner.generate_from_features(
-            captioner.features(pil, batch_size=batch_size),
-            beam_size=beam,
-            max_len=max_len,
-            length_penalty=length_penalty,
-            top_p=top_p,
-            temperature=temperature,
-            seed=seed,
-            batch_size=batch_size,
-        )
-        if pil
-        else []
-    )
+    captions = []
+    if pil:
+        features = captioner.features(pil, batch_size=batch_size)
+        captions = captioner.generate_from_features(features, decode, batch_size=batch_size)
     by_source = {str(paths[i]): c for i, c in zip(kept, captions, strict=True)}
     errors = {str(s.source): s.reason for s in skipped}
     results = [
@@ -104,9 +124,13 @@ def register(app: typer.Typer) -> None:
     def generate(
         images: Annotated[list[str], typer.Argument(help="Image files, directories (recursive) or glob patterns.")],
         checkpoint: CheckpointOption = None,
-        beam: Annotated[int, typer.Option(min=1, help="Beam size (1 = greedy).")] = 3,
+        beam: Annotated[
+            int | None, typer.Option(min=1, help=f"Beam size (1 = greedy; default {DEFAULT_BEAM}, or 1 with --top-p).")
+        ] = None,
         length_penalty: Annotated[float, typer.Option(help="Beam score = logprob / length**penalty.")] = 1.0,
-        top_p: Annotated[float | None, typer.Option(help="Nucleus sampling with this top-p (not beam).")] = None,
+        top_p: Annotated[
+            float | None, typer.Option(help="Nucleus sampling with this top-p (not with --beam above 1).")
+        ] = None,
         temperature: Annotated[float, typer.Option(help="Sampling temperature (with --top-p).")] = 1.0,
         seed: Annotated[int | None, typer.Option(help="Seed for sampling.")] = None,
         max_len: Annotated[int | None, typer.Option(min=1, help="Longest caption in tokens.")] = None,
@@ -117,20 +141,16 @@ def register(app: typer.Typer) -> None:
         json_: JsonOption = False,
     ) -> None:
         """Caption images with a trained checkpoint (greedy, beam search or nucleus sampling)."""
+        decode = decode_options(beam, length_penalty, top_p, temperature, seed, max_len)
         _generate(
             images,
             checkpoint,
-            beam,
-            length_penalty,
-            top_p,
-            temperature,
-            seed,
-            max_len,
-            batch_size,
-            skip_errors,
-            device,
-            precision,
-            json_,
+            decode,
+            batch_size=batch_size,
+            skip_errors=skip_errors,
+            device=device,
+            precision=precision,
+            json_=json_,
         )
 
     @caption_app.command()
@@ -222,6 +242,7 @@ def register(app: typer.Typer) -> None:
         CLIPScore."""
         from vocabfree.caption.captioner import Captioner
         from vocabfree.caption.evaluate import evaluate_checkpoint, evaluate_nearest
+        from vocabfree.caption.generation import DecodeConfig
         from vocabfree.caption.shipped import shipped_checkpoint
         from vocabfree.errors import InvalidInputError
         from vocabfree.models import load_model
@@ -247,7 +268,7 @@ def register(app: typer.Typer) -> None:
                             captioner,
                             data,
                             s,
-                            beam_size=b,
+                            decode=DecodeConfig(beam_size=b),
                             image_root=image_root,
                             feature_cache=feature_cache,
                             clip_model=clip,
@@ -272,7 +293,7 @@ def register(app: typer.Typer) -> None:
                             data,
                             s,
                             base_model,
-                            by=by,
+                            by="image" if by == "image" else "text",  # checked above
                             image_root=image_root,  # type: ignore[arg-type]
                             feature_cache=feature_cache,
                             clip_model=clip,

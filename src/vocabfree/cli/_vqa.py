@@ -39,6 +39,8 @@ def read_question_file(path: Path) -> list[tuple[str | None, str]]:
     rows: list[tuple[str | None, str]] = []
     if path.suffix == ".jsonl":
         for n, obj in iter_jsonl(lines, path):
+            if not isinstance(obj, dict):
+                raise InvalidInputError(f"{path}:{n}: not a JSON object")
             if "question" not in obj:
                 raise InvalidInputError(f"{path}:{n}: no 'question' field")
             image = obj.get("image")

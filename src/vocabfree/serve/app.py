@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 
 from vocabfree import __version__
+from vocabfree.serve.dependencies import get_library
 from vocabfree.serve.errors import install_error_handlers
 from vocabfree.serve.middleware import ApiKeyMiddleware, BodyLimitMiddleware, BodyTimeoutMiddleware
 from vocabfree.serve.routers import caption, classify, embed, health, vqa
@@ -63,7 +64,12 @@ def create_app(settings: ServeSettings | None = None, *, services: Services | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = services or await asyncio.to_thread(Services.build, settings)  # slow: off the loop
+        if services is None:
+            # get_library is app-scoped: resolved here, once, honouring app.dependency_overrides (tests).
+            library = app.dependency_overrides.get(get_library, get_library)()
+            loaded = await asyncio.to_thread(Services.build, settings, library)  # slow: off the loop
+        else:
+            loaded = services
         app.state.services = loaded
         log.info("vocabfree serving models %s", ", ".join(settings.models))
         try:

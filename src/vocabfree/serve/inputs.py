@@ -24,6 +24,14 @@ class ImageBytes:
     name: str
 
 
+@dataclass(frozen=True)
+class ImageRef:
+    """Where a request's image is: already-read bytes (upload, base64) or a URL still to fetch."""
+
+    data: ImageBytes | None = None
+    url: str | None = None
+
+
 def check_image_size(data: bytes, name: str, settings: ServeSettings) -> ImageBytes:
     if not data:
         raise ImageLoadError(f"{name}: the image is empty (0 bytes)")

@@ -18,6 +18,7 @@ request with a thousand new labels must not stall everyone else's images. Three 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -174,13 +175,15 @@ class TextWork:
             self._queued += chars
             self.stats.jobs += 1
             job.future = asyncio.get_running_loop().run_in_executor(self.executor, self._call, job, fn)
-            job.future.add_done_callback(lambda f, job=job: self._finish(job, f, cache))
+            job.future.add_done_callback(functools.partial(self._finish, job, cache=cache))
+        future = job.future
+        assert future is not None  # set when the job was created
         job.waiters += 1
         try:
-            return await asyncio.shield(job.future)
+            return await asyncio.shield(future)
         finally:
             job.waiters -= 1
-            if job.waiters == 0 and not job.future.done():
+            if job.waiters == 0 and not future.done():
                 job.cancel.set()  # nobody waits any more: stop at the next chunk
 
     def _call(self, job: _Job, fn: Callable[[], Any]) -> Any:

@@ -2,7 +2,7 @@
 
 Requests with an image accept either JSON (these models; the image as base64 or a URL) or a multipart form
 (the same fields, the image as a ``file`` part); both arrive at the routes as the same ``*Input`` dataclasses
-built in ``dependencies.py``. Limits that are configurable (label count, text length) are checked there
+built in ``bodies.py``. Limits that are configurable (label count, text length) are checked there
 against ``ServeSettings``; the bounds here are only the hard ones that no configuration changes.
 """
 

@@ -10,6 +10,7 @@ bounded by ``middleware.BodyTimeoutMiddleware``. Under a flood the access log is
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import time
@@ -25,8 +26,8 @@ def guarded_protocol(header_timeout_s: float) -> type:
     class GuardedH11Protocol(H11Protocol):
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self._header_timer = None
-            self._timed_cycle = None
+            self._header_timer: asyncio.TimerHandle | None = None
+            self._timed_cycle: object | None = None
             self._arm_header_timer()
 
         def _arm_header_timer(self) -> None:

@@ -16,24 +16,31 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import numpy as np
 from PIL import Image
 
 from vocabfree.classify.results import Prediction, VocabularyFreePrediction
-from vocabfree.errors import ImageLoadError, UnknownBackendError
+from vocabfree.errors import UnknownBackendError
 from vocabfree.images import load_image
-from vocabfree.serve import dependencies as lib
 from vocabfree.serve import fetch, inputs
+from vocabfree.serve.adapters import TaskLibrary
 from vocabfree.serve.batching import MicroBatcher
 from vocabfree.serve.errors import InferenceTimeoutError, NotConfiguredError
 from vocabfree.serve.labels import GatedModel, ModelGate, TextWork
 from vocabfree.serve.settings import ServeSettings
 
+if TYPE_CHECKING:
+    from vocabfree.caption.captioner import Captioner
+    from vocabfree.classify.zero_shot import ZeroShotClassifier
+    from vocabfree.database import CaptionDatabase
+    from vocabfree.models import VisionLanguageModel
+
 log = logging.getLogger("vocabfree.serve")
 DEFAULT_IMAGE_SIDE = 224  # input side assumed for a backend that does not say (``model.image_size``)
+CaptionMethod = Literal["generated", "retrieved", "none"]  # how a server captions (GET /v1/models)
 DECODE_WORKERS = 2  # concurrent decodes: bounds the transient memory of large uploads
 
 
@@ -47,21 +54,23 @@ class ModelEngine:
 
     def __init__(
         self,
-        model: Any,
+        model: VisionLanguageModel,
         *,
+        library: TaskLibrary,
         settings: ServeSettings,
         executor: ThreadPoolExecutor,
-        database: Any = None,
-        captioner: Any = None,
+        database: CaptionDatabase | None = None,
+        captioner: Captioner | None = None,
     ):
         self.model = model
+        self.library = library
         self.name: str = model.name
         self.settings = settings
         self.executor = executor
         self.image_side: int = int(getattr(model, "image_size", None) or DEFAULT_IMAGE_SIDE)
-        self.vocabulary_free = lib.build_vocabulary_free(model, database) if database is not None else None
+        self.vocabulary_free = library.build_vocabulary_free(model, database) if database is not None else None
         self.captioner = captioner
-        batch = {
+        batch: dict[str, Any] = {
             "executor": executor,
             "max_batch": settings.max_batch,
             "max_wait_s": settings.max_wait_ms / 1000,
@@ -97,7 +106,7 @@ class ModelEngine:
         )
 
     @property
-    def caption_method(self) -> str:
+    def caption_method(self) -> CaptionMethod:
         if self.captioner is not None:
             return "generated"
         return "retrieved" if self.vocabulary_free is not None else "none"
@@ -112,15 +121,19 @@ class ModelEngine:
     def _predict_open(self, items: list[tuple[np.ndarray, int]]) -> list[VocabularyFreePrediction]:
         # One call for the whole batch at the largest k asked, then each answer trimmed to its own k.
         top_k = max(k for _, k in items)
+        assert self.vocabulary_free is not None  # only batched when the engine has one
         with self.gate.urgent():
-            predictions = lib.predict_vocabulary_free(self.vocabulary_free, np.stack([e for e, _ in items]), top_k)
+            predictions = self.library.predict_vocabulary_free(
+                self.vocabulary_free, np.stack([e for e, _ in items]), top_k
+            )
         return [
             replace(p, labels=p.labels[:k], scores=p.scores[:k]) for p, (_, k) in zip(predictions, items, strict=True)
         ]
 
     def _generate(self, images: list[Image.Image]) -> list[str]:
+        assert self.captioner is not None  # only batched when the engine has one
         with self.gate.urgent():
-            return lib.generate_captions(self.captioner, images)
+            return self.library.generate_captions(self.captioner, images)
 
     def warm_up(self) -> None:
         """Run every configured task once on a blank image (blocking; at startup).
@@ -131,7 +144,7 @@ class ModelEngine:
         probe = Image.new("RGB", (64, 64), (127, 127, 127))
         embeddings = np.stack(self._encode_images([probe]))  # (1, D)
         # A first label set loads what label encoding needs once (WordNet, calibration references).
-        lib.fit_zero_shot(self.texts.model, ("object",), self.settings.templates)
+        self.library.fit_zero_shot(self.texts.model, ("object",), self.settings.templates)
         if self.vocabulary_free is not None:
             self._predict_open([(embeddings[0], 1)])
         if self.captioner is not None:
@@ -158,24 +171,24 @@ class ModelEngine:
         out = await self._timed(self.texts.run(object(), lambda: gated.encode_texts(texts), chars), "text encoding")
         return np.asarray(out, dtype=np.float32)
 
-    async def label_set(self, labels: tuple[str, ...]) -> Any:
+    async def label_set(self, labels: tuple[str, ...]) -> ZeroShotClassifier:
         """The zero-shot classifier for ``labels``: cached, or fitted on the text thread (not timed here)."""
-        gated, templates = self.texts.model, self.settings.templates
+        gated, templates, library = self.texts.model, self.settings.templates, self.library
         return await self.texts.run(
             ("zero-shot", labels),
-            lambda: lib.fit_zero_shot(gated, labels, templates),
+            lambda: library.fit_zero_shot(gated, labels, templates),
             sum(len(label) for label in labels),
             cache=True,
         )
 
     async def classify(self, image: Image.Image, labels: tuple[str, ...], top_k: int) -> Prediction:
-        async def run() -> tuple[Any, np.ndarray]:
+        async def run() -> tuple[ZeroShotClassifier, np.ndarray]:
             # Labels first: a refused label set (429) costs no image work. One deadline covers both.
             return await self.label_set(labels), await self.image_batcher.submit(image)
 
         classifier, embedding = await self._timed(run(), "classification")
         # Scoring one embedding against cached label embeddings is a small matrix product: no model call.
-        (prediction,) = lib.predict_zero_shot(classifier, embedding[None], min(top_k, len(labels)))
+        (prediction,) = self.library.predict_zero_shot(classifier, embedding[None], min(top_k, len(labels)))
         return prediction
 
     async def classify_open(self, image: Image.Image, top_k: int) -> VocabularyFreePrediction:
@@ -187,7 +200,7 @@ class ModelEngine:
         embedding = await self.embed_image(image)
         return await self._timed(self.open_batcher.submit((embedding, top_k)), "vocabulary-free classification")
 
-    async def caption(self, image: Image.Image) -> tuple[str, str]:
+    async def caption(self, image: Image.Image) -> tuple[str, Literal["generated", "retrieved"]]:
         """(caption, method): generated by the captioner, else the nearest caption in the database."""
         if self.captioner is not None:
             return await self._timed(self.caption_batcher.submit(image), "captioning"), "generated"
@@ -219,22 +232,26 @@ class Services:
         self.decoder = ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="vocabfree-decode")
 
     @classmethod
-    def build(cls, settings: ServeSettings) -> Services:
-        """Load every configured model (and database, captioner); blocking, called once at startup."""
+    def build(cls, settings: ServeSettings, library: TaskLibrary | None = None) -> Services:
+        """Load every configured model (and database, captioner) through ``library`` (default: the real one);
+        blocking, called once at startup."""
+        library = library or TaskLibrary()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vocabfree-infer")
         engines: dict[str, ModelEngine] = {}
         for i, name in enumerate(settings.models):
             t0 = time.perf_counter()
-            model = lib.load_vlm(name, settings.device)
+            model = library.load_model(name, settings.device)
             # The database and captioner are tied to the embedding space of the first (default) model.
-            database = lib.open_database(settings.database, model) if settings.database and i == 0 else None
+            database = library.open_database(settings.database, model) if settings.database and i == 0 else None
             # Generated captions: the given checkpoint, else the shipped captioner where its weights are here.
             captioner = (
-                lib.load_captioner(settings.caption_checkpoint, model)
-                if i == 0 and (settings.caption_checkpoint or lib.offers_shipped_captioner(model))
+                library.load_captioner(settings.caption_checkpoint, model)
+                if i == 0 and (settings.caption_checkpoint or library.offers_shipped_captioner(model))
                 else None
             )
-            engine = ModelEngine(model, settings=settings, executor=executor, database=database, captioner=captioner)
+            engine = ModelEngine(
+                model, library=library, settings=settings, executor=executor, database=database, captioner=captioner
+            )
             if settings.warmup:
                 engine.warm_up()
             engines[name] = engine
@@ -260,7 +277,7 @@ class Services:
             )
         return self.engines[name]
 
-    async def load_image(self, ref: lib.ImageRef, engine: ModelEngine | None = None) -> Image.Image:
+    async def load_image(self, ref: inputs.ImageRef, engine: ModelEngine | None = None) -> Image.Image:
         """Fetch (if a URL) and decode an image off the event loop: pixel limit, format whitelist, and reduced
         to about twice ``engine``'s input side (the default model's when not given)."""
         if ref.data is not None:
@@ -284,9 +301,7 @@ class Services:
 
 
 def _decode(image: inputs.ImageBytes, settings: ServeSettings, side: int) -> Image.Image:
-    formats = settings.image_formats
-    try:
-        return load_image(image.data, max_pixels=settings.max_pixels, formats=formats, min_side=side)
-    except ImageLoadError as exc:
-        # load_image names raw bytes "<N bytes>"; say which upload/URL it was instead.
-        raise type(exc)(f"{image.name}: {str(exc).split(': ', 1)[-1]}") from exc
+    """Decode off the event loop; errors name the upload or URL (``image.name``), not "<N bytes>"."""
+    return load_image(
+        image.data, name=image.name, max_pixels=settings.max_pixels, formats=settings.image_formats, min_side=side
+    )

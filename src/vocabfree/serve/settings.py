@@ -17,6 +17,7 @@ from typing import Any
 
 from vocabfree.errors import InvalidInputError
 from vocabfree.images import WEB_FORMATS
+from vocabfree.models import OFFLINE_MODEL
 
 ENV_PREFIX = "VOCABFREE_"
 MiB = 1024 * 1024
@@ -27,7 +28,7 @@ class ServeSettings:
     """What to load and how to guard it. Limits apply per request; defaults suit a small public demo."""
 
     # What to serve. The first model is the default; requests may name any other loaded one.
-    models: tuple[str, ...] = ("local",)
+    models: tuple[str, ...] = (OFFLINE_MODEL,)
     database: str | None = None  # caption database folder: enables vocabulary-free classification
     caption_checkpoint: str | None = None  # captioner checkpoint folder: enables generated captions
     device: str | None = None  # None: the backend's own choice
@@ -80,7 +81,7 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         if not self.models:
-            raise InvalidInputError("ServeSettings.models is empty: name at least one model, e.g. 'local'")
+            raise InvalidInputError(f"ServeSettings.models is empty: name at least one model, e.g. '{OFFLINE_MODEL}'")
         for name in (
             "max_batch",
             "max_queue",

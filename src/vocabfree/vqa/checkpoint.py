@@ -11,12 +11,12 @@ Layout of ``out_dir``::
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from vocabfree.atomic import atomic_path, atomic_write_text
 from vocabfree.caption.tokenizer import WordPieceTokenizer
 from vocabfree.errors import InvalidInputError
 from vocabfree.vqa.model import VQAGenerator, VQAModelConfig
@@ -25,16 +25,10 @@ FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, TOKENIZER_DIR = "config.json", "model.safetensors", "state.pt", "tokenizer"
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def write_meta(out_dir: str | Path, meta: dict[str, Any]) -> None:
     path = Path(out_dir) / CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic(path, lambda p: p.write_text(json.dumps({"version": FORMAT_VERSION, **meta}, indent=2)))
+    atomic_write_text(path, json.dumps({"version": FORMAT_VERSION, **meta}, indent=2))
 
 
 def read_meta(out_dir: str | Path) -> dict[str, Any]:
@@ -55,7 +49,8 @@ def save_weights(model: VQAGenerator, out_dir: str | Path, *, half: bool = False
     if half:
         state = {k: v.half() for k, v in state.items()}
     path = Path(out_dir) / WEIGHTS_FILE
-    _atomic(path, lambda p: save_file(state, str(p)))
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
 
 
 def load_generator(out_dir: str | Path, meta: dict[str, Any] | None = None) -> VQAGenerator:
@@ -85,7 +80,8 @@ def load_tokenizer(out_dir: str | Path) -> WordPieceTokenizer:
 
 
 def save_state(out_dir: str | Path, state: dict[str, Any]) -> None:
-    _atomic(Path(out_dir) / STATE_FILE, lambda p: torch.save(state, p))
+    with atomic_path(Path(out_dir) / STATE_FILE) as tmp:
+        torch.save(state, tmp)
 
 
 def load_state(out_dir: str | Path) -> dict[str, Any] | None:
@@ -96,17 +92,13 @@ def load_state(out_dir: str | Path) -> dict[str, Any] | None:
 def export_checkpoint(checkpoint_dir: str | Path, out_dir: str | Path, card: dict[str, Any]) -> Path:
     """Copy a trained checkpoint for shipping: float16 weights, config (with ``name``), tokenizer and
     ``model_card.json``; ``state.pt`` (for resuming) is left behind. Built in a sibling folder, then swapped in."""
-    import shutil
-
     out = Path(out_dir)
     meta = read_meta(checkpoint_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_weights(load_generator(checkpoint_dir, meta), tmp, half=True)
-    save_tokenizer(load_tokenizer(checkpoint_dir), tmp)
-    write_meta(tmp, {k: v for k, v in meta.items() if k != "version"} | {"name": out.name})
-    (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        save_weights(load_generator(checkpoint_dir, meta), tmp, half=True)
+        save_tokenizer(load_tokenizer(checkpoint_dir), tmp)
+        write_meta(tmp, {k: v for k, v in meta.items() if k != "version"} | {"name": out.name})
+        (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     return out

@@ -47,6 +47,8 @@ def read_questions(path: str | Path, split: str | None = None) -> list[VQAQuesti
     splits: set[str] = set()
     with path.open(encoding="utf-8") as handle:
         for lineno, row in iter_jsonl(handle, path):
+            if not isinstance(row, dict):
+                raise InvalidInputError(f"{path}:{lineno}: not a JSON object")
             missing = [k for k in REQUIRED if k not in row]
             if missing:
                 raise InvalidInputError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")

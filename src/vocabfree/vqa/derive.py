@@ -160,7 +160,9 @@ def _image_pairs(image: str, captions: Sequence[str], rng: np.random.Generator, 
     counts: dict[str, Counter] = defaultdict(Counter)
     activity: dict[str, Counter] = defaultdict(Counter)
     mentioned: set[str] = set()
-    places, sports, animals = Counter(), Counter(), Counter()
+    places: Counter[str] = Counter()
+    sports: Counter[str] = Counter()
+    animals: Counter[str] = Counter()
     for caption in captions:
         w = _words(caption)
         for i, word in enumerate(w):
@@ -212,9 +214,9 @@ def _image_pairs(image: str, captions: Sequence[str], rng: np.random.Generator, 
         out.append(QAPair(image, f"Is this a {others[int(rng.integers(len(others)))]}?", "no", "presence"))
         out.append(QAPair(image, "What animal is this?", animal, "animal"))
     if places:
-        subject = next((s for s in SUBJECTS if s in mentioned), None)
-        if subject is not None:
-            out.append(QAPair(image, f"Where is the {subject}?", places.most_common(1)[0][0], "place"))
+        where = next((s for s in SUBJECTS if s in mentioned), None)
+        if where is not None:
+            out.append(QAPair(image, f"Where is the {where}?", places.most_common(1)[0][0], "place"))
     if sports:
         out.append(QAPair(image, "What sport is this?", sports.most_common(1)[0][0], "sport"))
     return out

@@ -99,7 +99,8 @@ def prepare(config: VQATrainConfig, image_model=None) -> Prepared:
         caption_images = [p.image for p in pairs]  # all of them: one token cache key however many pairs
     image_model = image_model or load_model(config.image_model)
     spec = token_spec(image_model, layer=config.layer, keep_cls=config.keep_cls).as_dict()
-    parts, rows = [], {}
+    parts: list[np.ndarray] = []
+    rows: dict[str, int] = {}
     for paths in ([q.image for q in questions], caption_images if derived else []):
         if not paths:
             continue

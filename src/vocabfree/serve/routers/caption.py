@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from vocabfree.serve.dependencies import CaptionInput, caption_input, get_services, request_body_openapi
+from vocabfree.serve.bodies import CaptionInput, caption_input, request_body_openapi
+from vocabfree.serve.dependencies import get_services
 from vocabfree.serve.schemas import ERROR_RESPONSES, CaptionResponse
 from vocabfree.serve.services import Services
 
 router = APIRouter(prefix="/v1", tags=["caption"], responses=ERROR_RESPONSES)
 
-_FORM = {
+_FORM: dict[str, dict] = {
     "file": {"type": "string", "format": "binary", "description": "the image file"},
     "model": {"type": "string"},
 }

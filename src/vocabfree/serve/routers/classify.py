@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from vocabfree.serve.dependencies import ClassifyInput, classify_input, get_services, request_body_openapi
+from vocabfree.classify.results import Prediction
+from vocabfree.serve.bodies import ClassifyInput, classify_input, request_body_openapi
+from vocabfree.serve.dependencies import get_services
 from vocabfree.serve.schemas import ERROR_RESPONSES, ClassifyResponse
 from vocabfree.serve.services import Services
 
 router = APIRouter(prefix="/v1", tags=["classify"], responses=ERROR_RESPONSES)
 
-_FORM = {
+_FORM: dict[str, dict] = {
     "file": {"type": "string", "format": "binary", "description": "the image file"},
     "labels": {"type": "string", "description": "comma- or newline-separated labels; empty: vocabulary-free"},
     "top_k": {"type": "integer", "default": 5},
@@ -32,6 +34,7 @@ async def classify(
     multipart form (image as ``file``)."""
     engine = services.engine(body.model)
     image = await services.load_image(body.image, engine)
+    prediction: Prediction
     if body.labels is None:
         prediction = await engine.classify_open(image, body.top_k)
     else:

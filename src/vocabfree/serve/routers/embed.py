@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends
 
-from vocabfree.serve.dependencies import EmbedInput, embed_input, get_services, request_body_openapi
+from vocabfree.serve.bodies import EmbedInput, embed_input, request_body_openapi
+from vocabfree.serve.dependencies import get_services
 from vocabfree.serve.schemas import ERROR_RESPONSES, EmbedResponse
 from vocabfree.serve.services import Services
 
 router = APIRouter(prefix="/v1", tags=["embed"], responses=ERROR_RESPONSES)
 
-_FORM = {
+_FORM: dict[str, dict] = {
     "file": {"type": "string", "format": "binary", "description": "an image file (or give texts)"},
     "texts": {
         "type": "array",
@@ -30,6 +33,7 @@ _FORM = {
 async def embed(body: EmbedInput = Depends(embed_input), services: Services = Depends(get_services)) -> EmbedResponse:
     """L2-normalised rows, so a dot product between an image's and a text's embedding is their cosine."""
     engine = services.engine(body.model)
+    kind: Literal["image", "text"]
     if body.texts is not None:
         vectors = await engine.embed_texts(body.texts)
         kind = "text"

@@ -7,25 +7,30 @@ use, off the event loop, and kept on ``app.state.vqa_model``; tests override ``g
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from vocabfree.errors import InvalidInputError
-from vocabfree.serve.dependencies import (
-    ImageRef,
-    _form,
-    _form_image,
-    _json_body,
-    _media_type,
-    _payload_image,
-    _unsupported,
-    get_services,
-    get_settings,
+from vocabfree.serve.bodies import (
+    FORM_TYPES,
+    form_fields,
+    form_image,
+    json_body,
+    media_type,
+    payload_image,
     request_body_openapi,
+    unsupported,
 )
+from vocabfree.serve.dependencies import get_services, get_settings
+from vocabfree.serve.inputs import ImageRef
 from vocabfree.serve.schemas import ERROR_RESPONSES, ImagePayload
 from vocabfree.serve.services import Services
+from vocabfree.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from vocabfree.vqa import VQAModel
 
 router = APIRouter(prefix="/v1", tags=["vqa"], responses=ERROR_RESPONSES)
 MAX_QUESTION_CHARS = 500
@@ -47,7 +52,7 @@ class VQAResponse(BaseModel):
     answer: str
 
 
-async def get_vqa_model(request: Request):
+async def get_vqa_model(request: Request) -> VQAModel:
     state = request.app.state
     if getattr(state, "vqa_model", None) is None:
         async with _LOCK:
@@ -68,19 +73,18 @@ def _question(text: object) -> str:
     return question
 
 
-async def vqa_input(request: Request) -> tuple[ImageRef, str]:
-    settings = get_settings(request)
-    media = _media_type(request)
+async def vqa_input(request: Request, settings: ServeSettings = Depends(get_settings)) -> tuple[ImageRef, str]:
+    media = media_type(request)
     if media == "application/json":
-        body: VQARequest = await _json_body(request, VQARequest)
-        return _payload_image(body.image, settings), _question(body.question)
-    if media in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        async with _form(request, settings) as form:
-            return await _form_image(form, settings), _question(form.get("question"))
-    raise _unsupported(media)
+        body = await json_body(request, VQARequest)
+        return payload_image(body.image, settings), _question(body.question)
+    if media in FORM_TYPES:
+        async with form_fields(request, settings) as form:
+            return await form_image(form, settings), _question(form.get("question"))
+    raise unsupported(media)
 
 
-_FORM = {
+_FORM: dict[str, dict] = {
     "file": {"type": "string", "format": "binary", "description": "the image file"},
     "question": {"type": "string", "description": "e.g. What color is the car?"},
 }
@@ -102,7 +106,7 @@ def _openapi_body() -> dict:
 async def vqa(
     body: tuple[ImageRef, str] = Depends(vqa_input),
     services: Services = Depends(get_services),
-    model=Depends(get_vqa_model),
+    model: VQAModel = Depends(get_vqa_model),
 ) -> VQAResponse:
     """A short answer generated from the image tokens and the question ("yes", "2", "red", "surfing")."""
     ref, question = body

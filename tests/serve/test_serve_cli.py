@@ -70,7 +70,7 @@ def test_flags_reach_the_app(serve_app, captured, tmp_path, monkeypatch):
 
 def test_unknown_model_fails_before_binding(serve_app, captured):
     result = CliRunner().invoke(serve_app, ["serve", "--model", "no-such-model"])
-    assert result.exit_code != 0
+    assert result.exit_code == 1
     assert "unknown model 'no-such-model'" in str(result.exception)
     assert "app" not in captured  # uvicorn never started
 

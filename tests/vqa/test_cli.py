@@ -34,7 +34,13 @@ def test_ask_with_question_flag_follows_the_json_schema(tiny_vqa_checkpoint, tin
     assert [(r["source"], r["question"]) for r in out["results"]] == [
         (str(i), q) for i in images for q in ("What color is the picture?", "Is this red?")
     ]
-    assert all(r["error"] is None and isinstance(r["answer"], str) for r in out["results"])
+    # The CLI's answers are the library's answers for the same (image, question) pairs, in order.
+    from vocabfree.vqa import VQAModel
+
+    questions = [r["question"] for r in out["results"]]
+    expected = VQAModel.load(tiny_vqa_checkpoint).answer([str(i) for i in images for _ in range(2)], questions)
+    assert [r["answer"] for r in out["results"]] == [a.answer for a in expected]
+    assert all(r["error"] is None and r["answer"] for r in out["results"])
 
 
 def test_questions_file_jsonl_and_text(tiny_vqa_checkpoint, tiny_vqa_root, tmp_path):
@@ -67,7 +73,7 @@ def test_unreadable_image_is_a_row_with_skip_errors(tiny_vqa_checkpoint, tiny_vq
 
 def test_no_question_is_an_error(tiny_vqa_checkpoint, tiny_vqa_root):
     result = runner.invoke(app, ["vqa", str(tiny_vqa_root / "images"), "-c", str(tiny_vqa_checkpoint)])
-    assert result.exit_code != 0 and "no question" in str(result.exception)
+    assert result.exit_code == 1 and "no question" in str(result.exception)
 
 
 def test_eval_json_has_accuracy_and_answer_types_beside_baselines(tiny_vqa_checkpoint, tiny_vqa_root):

@@ -184,7 +184,7 @@ class CaptionDecoder(nn.Module):
                 raise InvalidInputError(f"{memory.shape[1]} image tokens exceed num_tokens {self.config.num_tokens}")
             memory = memory + self.mpe(torch.arange(memory.shape[1], device=memory.device))
         memory = self.ln_m(memory)
-        return [cast(CrossAttention, cast(Block, block).cross).kv(memory) for block in self.blocks]
+        return [cast(CrossAttention, block.cross).kv(memory) for block in self.blocks]
 
     def _check_len(self, T: int) -> None:
         if self.config.block_size < T:

@@ -25,7 +25,7 @@ FeatureKind = Literal["backbone", "embedding", "tokens"]
 
 def feature_kind(model: VisionLanguageModel) -> FeatureKind:
     """The pooled kind of a model: 'backbone' when it offers pooled backbone features, else 'embedding'."""
-    features = capability(model, ImageFeatures)  # type: ignore[type-abstract]  # mypy#4717: a Protocol as type[C]
+    features = capability(model, ImageFeatures)
     return "backbone" if features is not None else "embedding"
 
 
@@ -49,7 +49,7 @@ def encode_for_caption(
         return encode_image_tokens(model, list(images), batch_size=batch_size, **_token_options(tokens))
     fn = model.encode_images
     if kind == "backbone":
-        features = capability(model, ImageFeatures)  # type: ignore[type-abstract]  # mypy#4717
+        features = capability(model, ImageFeatures)
         if features is None:
             raise InvalidInputError(f"model '{model.name}' has no pooled backbone features (encode_image_features)")
         fn = features.encode_image_features

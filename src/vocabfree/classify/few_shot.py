@@ -29,7 +29,7 @@ def resolve_features(model: VisionLanguageModel | None, features: str) -> str:
     """``"auto"`` -> ``"backbone"`` when the model exposes pooled backbone features (``local``: 1280-d, far
     better for probing than its 395-d ConSE embedding), else ``"embedding"``."""
     if features == "auto":
-        return "backbone" if capability(model, ImageFeatures) is not None else "embedding"  # type: ignore[type-abstract]
+        return "backbone" if capability(model, ImageFeatures) is not None else "embedding"
     return features
 
 
@@ -41,7 +41,7 @@ def encode_for_probe(
     if features == "embedding" or isinstance(X, np.ndarray) and X.ndim == 2:
         return as_embeddings(model, X, batch_size=batch_size, progress=progress)
     if features == "backbone":
-        backbone = capability(model, ImageFeatures)  # type: ignore[type-abstract]
+        backbone = capability(model, ImageFeatures)
         if backbone is None:
             name = model.name if model is not None else None
             raise InvalidInputError(f"model {name} exposes no backbone features; use features='embedding'")

@@ -197,7 +197,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         spec = self.descriptions
         auto = isinstance(spec, str) and spec == "auto"
         if auto:
-            described = capability(self.model, LabelDescriptions)  # type: ignore[type-abstract]
+            described = capability(self.model, LabelDescriptions)
             spec = described.label_descriptions if described is not None else None
         if spec is None or (isinstance(spec, str) and spec == "none"):
             return {}
@@ -214,7 +214,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
             raise InvalidInputError(f"calibrate must be True, False or 'auto', got {self.calibrate!r}")
         if self.calibrate is False:
             return None
-        references = capability(self.model, ReferenceImages)  # type: ignore[type-abstract]
+        references = capability(self.model, ReferenceImages)
         reference = references.reference_image_embeddings() if references is not None else None
         if reference is None:
             if self.calibrate is True:

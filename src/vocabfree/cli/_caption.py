@@ -294,7 +294,7 @@ def register(app: typer.Typer) -> None:
                             s,
                             base_model,
                             by="image" if by == "image" else "text",  # checked above
-                            image_root=image_root,  # type: ignore[arg-type]
+                            image_root=image_root,
                             feature_cache=feature_cache,
                             clip_model=clip,
                             meteor=meteor,

@@ -7,11 +7,16 @@ best first), ``error``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vocabfree.errors import InvalidInputError
 from vocabfree.jobs.image_task import ImageTask
+
+if TYPE_CHECKING:
+    from vocabfree.classify.results import Prediction
 
 
 @dataclass
@@ -69,7 +74,7 @@ class ClassifyImagesTask(ImageTask):
                 if self.method in ("cased", "closest-caption")
                 else None
             )
-            self.classifier_ = make_classifier(  # type: ignore[assignment]  # either task's classifier
+            self.classifier_ = make_classifier(  # either task's classifier
                 self.method, self.model_, database, batch_size=self.batch_size
             )
 
@@ -88,6 +93,7 @@ class ClassifyImagesTask(ImageTask):
     def predict(self, images):
         import pyarrow as pa
 
+        predictions: Sequence[Prediction]
         if self.labels:
             predictions = self.zero_shot_.predict_topk(images, k=self.top_k)
         else:

@@ -24,7 +24,7 @@ def guarded_protocol(header_timeout_s: float) -> type:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11Protocol(H11Protocol):
-        def connection_made(self, transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport) -> None:
             super().connection_made(transport)
             self._header_timer: asyncio.TimerHandle | None = None
             self._timed_cycle: object | None = None

@@ -79,3 +79,25 @@ def test_nprobe_override_at_open(ivf_db):
     assert db.manifest.index["nprobe"] < nlist  # the override does not touch the manifest
     with pytest.raises(InvalidInputError, match="nprobe"):
         CaptionDatabase.open(db.path, nprobe=0)
+
+
+@pytest.mark.parametrize("factory", ["IVF64_HNSW32,SQ8", "IVF32,PQ8"])
+def test_presized_fill_equals_faiss_add(tmp_path, factory):
+    """``fill_ivf`` writes the index ``index.add`` builds, byte for byte (lists, ids, codes, order)."""
+    import faiss
+
+    from vocabfree.database.index import fill_ivf
+    from vocabfree.database.shards import ShardSet, write_shard
+
+    x = clustered(5000, 32, seed=3, clusters=40).astype(np.float16)
+    counts = [2000, 0, 3000]  # an empty shard must not shift the ids
+    for k, (a, b) in enumerate([(0, 2000), (2000, 2000), (2000, 5000)]):
+        write_shard(tmp_path, k, [f"c{i}" for i in range(a, b)], x[a:b], {"model": "test"})
+    vectors = ShardSet(tmp_path, counts)
+    reference = faiss.index_factory(32, factory, faiss.METRIC_INNER_PRODUCT)
+    reference.train(x.astype(np.float32))
+    presized = faiss.clone_index(reference)
+    reference.add(x.astype(np.float32))
+    fill_ivf(presized, vectors)
+    assert presized.ntotal == reference.ntotal == 5000
+    assert bytes(faiss.serialize_index(presized)) == bytes(faiss.serialize_index(reference))

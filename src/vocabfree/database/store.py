@@ -147,7 +147,7 @@ class CaptionDatabase:
         ids = np.asarray(ids, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise InvalidInputError(f"caption ids must be in [0, {len(self)}), got {ids.min()}..{ids.max()}")
-        return tuple(self.vectors.captions.take(ids).to_pylist())
+        return tuple(self.vectors.texts(ids))
 
     def search(self, queries: np.ndarray, k: int = 10, *, dedup_threshold: float | None = None) -> list[SearchHits]:
         """The ``k`` nearest captions of each query (Q, D) or (D,), by inner product, best first.

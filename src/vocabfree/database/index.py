@@ -146,23 +146,29 @@ def rerank(
     return np.take_along_axis(sims, order, 1), np.take_along_axis(np.where(valid, ids, -1), order, 1)
 
 
+def float_blocks(vectors, size: int = 65536):
+    """``(first row id, float32 rows)`` of every shard in blocks of at most ``size`` rows, in row order: the one
+    loop that scans, fills and tunes (each shard's pages are given back after it, ``ShardSet.blocks``)."""
+    for start, emb in vectors.blocks():
+        for s in range(0, len(emb), size):
+            yield start + s, np.asarray(emb[s : s + size], dtype=np.float32)
+
+
 def exact_topk(vectors, queries: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """Exact top-``k`` ids by a blocked scan of every shard (float16 -> float32 per block), optionally
     excluding each query's own row id ``exclude[q]``. The reference for tuning and benchmarks."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
     best_s = np.full((len(q), k), -np.inf, dtype=np.float32)
     best_i = np.full((len(q), k), -1, dtype=np.int64)
-    for start, emb in vectors.blocks():
-        for s in range(0, len(emb), 65536):
-            block = np.asarray(emb[s : s + 65536], dtype=np.float32)
-            sims = q @ block.T
-            ids = np.arange(start + s, start + s + len(block), dtype=np.int64)
-            if exclude is not None:
-                sims[ids[None, :] == np.asarray(exclude)[:, None]] = -np.inf
-            all_s = np.concatenate([best_s, sims], axis=1)
-            all_i = np.concatenate([best_i, np.broadcast_to(ids, sims.shape)], axis=1)
-            top = np.argpartition(-all_s, k - 1, axis=1)[:, :k]
-            best_s, best_i = np.take_along_axis(all_s, top, 1), np.take_along_axis(all_i, top, 1)
+    for first, block in float_blocks(vectors):
+        sims = q @ block.T
+        ids = np.arange(first, first + len(block), dtype=np.int64)
+        if exclude is not None:
+            sims[ids[None, :] == np.asarray(exclude)[:, None]] = -np.inf
+        all_s = np.concatenate([best_s, sims], axis=1)
+        all_i = np.concatenate([best_i, np.broadcast_to(ids, sims.shape)], axis=1)
+        top = np.argpartition(-all_s, k - 1, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(all_s, top, 1), np.take_along_axis(all_i, top, 1)
     order = np.argsort(-best_s, axis=1, kind="stable")
     return np.take_along_axis(best_i, order, 1)
 
@@ -206,13 +212,11 @@ def build_index(vectors, config: IndexConfig, *, progress: bool = False):
     if kind in ("ivf", "ivfpq"):
         fill_ivf(index, vectors, desc=f"fill index ({factory})", progress=progress)
     else:
-        for _, emb in vectors.blocks():
-            for s in range(0, len(emb), 65536):
-                index.add(np.asarray(emb[s : s + 65536], dtype=np.float32))
+        for _, block in float_blocks(vectors):
+            index.add(block)
     mix = vectors.rows(rng.integers(0, n, size=(len(held), 8)), release=True).sum(axis=1)  # off-distribution
     mix /= np.maximum(np.linalg.norm(mix, axis=1, keepdims=True), 1e-12)
     params.update(factory=factory, **_tune(index, vectors, held, mix, kind, config))
-    vectors.release()
     set_search_params(index, params)
     return index, params
 
@@ -226,27 +230,20 @@ def fill_ivf(index, vectors, *, desc: str = "fill index", progress: bool = False
     from tqdm.auto import tqdm
 
     ivf = faiss.extract_index_ivf(index)
-    shards = len(vectors.offsets) - 1
     assigned, counts = [], np.zeros(ivf.nlist, dtype=np.int64)
-    with tqdm(total=2 * shards, desc=desc, unit="pass-shard", disable=not progress) as bar:
-        for _, emb in vectors.blocks():
-            parts = [
-                ivf.quantizer.assign(np.asarray(emb[s : s + 65536], np.float32), 1)[:, 0]
-                for s in range(0, len(emb), 65536)
-            ]
-            lists = np.concatenate(parts) if parts else np.empty(0, np.int64)
+    with tqdm(total=2 * len(vectors), desc=desc, unit="row", disable=not progress) as bar:
+        for _, block in float_blocks(vectors):
+            lists = ivf.quantizer.assign(block, 1)[:, 0]
             counts += np.bincount(lists, minlength=ivf.nlist)
             assigned.append(lists.astype(np.int32))
-            bar.update()
+            bar.update(len(block))
         invlists = faiss.downcast_InvertedLists(ivf.invlists)
         for list_no in np.flatnonzero(counts).tolist():
             invlists.resize(list_no, int(counts[list_no]))
         cursor = np.zeros(ivf.nlist, dtype=np.int64)
-        for (start, emb), shard_lists in zip(vectors.blocks(), assigned, strict=True):
-            for s in range(0, len(emb), 65536):
-                x = np.ascontiguousarray(emb[s : s + 65536], dtype=np.float32)
-                _write_entries(invlists, ivf, x, shard_lists[s : s + 65536].astype(np.int64), start + s, cursor)
-            bar.update()
+        for (first, block), lists in zip(float_blocks(vectors), assigned, strict=True):
+            _write_entries(invlists, ivf, np.ascontiguousarray(block), lists.astype(np.int64), first, cursor)
+            bar.update(len(block))
     ivf.ntotal = index.ntotal = int(counts.sum())
 
 

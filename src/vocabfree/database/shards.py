@@ -281,12 +281,11 @@ class ShardSet:
         ``release``: give each shard's pages back once read (bulk reads: a training sample, tuning); the
         kernel maps neighbouring cached pages on every fault, so scattered rows would map whole shards."""
         ids = np.asarray(ids, dtype=np.int64)
-        flat = ids.reshape(-1)
-        out = np.empty((len(flat), self.dim), dtype=np.float32)
-        which = np.searchsorted(self.offsets, flat, side="right") - 1
+        which, local = self._locate(ids.reshape(-1))
+        out = np.empty((len(which), self.dim), dtype=np.float32)
         for k in np.unique(which):
             sel = which == k
-            out[sel] = self._emb[k][flat[sel] - self.offsets[k]]
+            out[sel] = self._emb[k][local[sel]]
             if release:
                 self.release(int(k))
         return out.reshape(ids.shape + (self.dim,))
@@ -298,9 +297,14 @@ class ShardSet:
             return self.captions.take(ids).to_pylist()
         # a search's few hits: ChunkedArray.take costs ~0.8 ms per call at 16 shards (it resolves every chunk),
         # reading the scalars from their own shard ~1 us each
-        which = np.searchsorted(self.offsets, ids, side="right") - 1
+        which, local = self._locate(ids)
         chunks = self.captions.chunks
-        return [chunks[k][int(i - self.offsets[k])].as_py() for k, i in zip(which.tolist(), ids.tolist(), strict=True)]
+        return [chunks[k][i].as_py() for k, i in zip(which.tolist(), local.tolist(), strict=True)]
+
+    def _locate(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shard, row within that shard) of each global row id in the 1-d ``ids``."""
+        which = np.searchsorted(self.offsets, ids, side="right") - 1
+        return which, ids - self.offsets[which]
 
     def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
         """``(first row id, float16 embeddings)`` of each shard, in order (memory-mapped)."""

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import csv
+import platform
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "artifacts" / "features"
 DATASETS = {"caltech101": DATA / "caltech101", "flowers102": DATA / "flowers102"}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), to print beside every speed figure."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def read_split(dataset: str, split: str) -> tuple[list[str], list[str]]:

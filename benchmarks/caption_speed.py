@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import torch
+from _common import cpu_model
 
 
 def main() -> None:
@@ -67,7 +67,7 @@ def main() -> None:
                 "device": captioner.runtime.device,
                 "precision": captioner.runtime.precision,
                 "torch_threads": torch.get_num_threads(),
-                "cpu": platform.processor() or platform.machine(),
+                "cpu": cpu_model(),
             }
         )
     )

@@ -4,17 +4,17 @@
 
 Times ``encode_images`` of each registered backend (decode, resize/crop, EfficientNet, ConSE, then the head
 or the colour block) on the first N Caltech-101 test images after one warm-up batch, in fp32 and in bf16
-autocast. Prints a markdown table.
+autocast on PyTorch, and through ONNX Runtime (fp32; the default where ``onnxruntime`` is installed, see
+``vocabfree.models.ort``). Prints a markdown table; ratios are to PyTorch fp32 of the same backend.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
-from _common import read_split
+from _common import cpu_model, read_split
 
 from vocabfree.models import load_model
 from vocabfree.models._runtime import cpu_supports_bf16
@@ -33,14 +33,22 @@ def main() -> None:
     paths = read_split("caltech101", "test")[0][: args.n]
     print(
         f"\n### Image encoding speed: {args.n} Caltech-101 JPEGs, batch {args.batch_size}, "
-        f"{os.cpu_count()} CPU threads ({platform.processor() or platform.machine()}), "
+        f"{os.cpu_count()} CPU threads ({cpu_model()}), "
         f"torch {torch.__version__}, bf16 kernels: {cpu_supports_bf16()}\n"
     )
-    print("| model | precision | images/s | ms/image |")
-    print("|---|---|---|---|")
+    print("| model | engine | images/s | ms/image | vs PyTorch fp32 |")
+    print("|---|---|---|---|---|")
+    engines = (("PyTorch fp32", "fp32", "0"), ("PyTorch bf16", "bf16", "0"), ("ONNX Runtime", "fp32", "1"))
     for name in BACKENDS:
-        for precision in ("fp32", "bf16"):
+        base = None
+        for engine, precision, onnx in engines:
+            if precision == "bf16" and not cpu_supports_bf16():
+                continue
+            os.environ["VOCABFREE_ONNX"] = onnx
             model = load_model(name, precision=precision)
+            if onnx == "1" and model.image_encoder.ort is None:
+                print(f"| `{name}` | {engine} | not available (pip install 'vocabfree[onnx]') | | |")
+                continue
             model.encode_images(paths[: args.batch_size], batch_size=args.batch_size)  # warm-up
             best = float("inf")
             for _ in range(args.repeats):
@@ -48,7 +56,9 @@ def main() -> None:
                 model.encode_images(paths, batch_size=args.batch_size)
                 best = min(best, time.perf_counter() - start)
             rate, ms = len(paths) / best, 1000 * best / len(paths)
-            print(f"| `{name}` ({model.image_encoder.tag}) | {precision} | {rate:.1f} | {ms:.1f} |", flush=True)
+            base = base or rate
+            row = f"| `{name}` ({model.image_encoder.tag}) | {engine} | {rate:.1f} | {ms:.1f} | {rate / base:.2f}x |"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

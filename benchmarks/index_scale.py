@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import cpu_model
 
 from vocabfree.database import BuildConfig, CaptionDatabase, IndexConfig, parse_size
 from vocabfree.database.importer import _Source, import_rows
@@ -41,13 +41,6 @@ def clustered_batches(n: int, dim: int, clusters: int, spread: float, seed: int,
         yield "synthetic", [f"c{i}" for i in range(start, start + m)], x
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20)  # Linux: KiB
 
@@ -61,7 +54,13 @@ def measure(out: Path, n: int, dim: int, args) -> dict:
         shutil.rmtree(out)
     config = BuildConfig(
         shard_size=args.shard_size,
-        index=IndexConfig(kind=args.index, memory=parse_size(args.index_memory), flat_max=args.flat_max),
+        index=IndexConfig(
+            kind=args.index,
+            memory=parse_size(args.index_memory),
+            flat_max=args.flat_max,
+            codes=args.codes,
+            refine=args.refine,
+        ),
     )
     t0 = time.perf_counter()
     import_rows(
@@ -134,6 +133,8 @@ def main() -> None:
     parser.add_argument("--index", default="auto")
     parser.add_argument("--index-memory", default="4GB")
     parser.add_argument("--flat-max", type=int, default=IndexConfig().flat_max)
+    parser.add_argument("--codes", default=IndexConfig().codes, help="ivf codes: auto, sq8, sq4, pq{m}")
+    parser.add_argument("--refine", type=int, default=IndexConfig().refine, help="candidates re-ranked per hit")
     parser.add_argument("--shard-size", type=int, default=65536)
     parser.add_argument("--clusters", type=int, default=4096)
     parser.add_argument("--spread", type=float, default=0.6, help="noise std per dimension (centres: std 1)")

@@ -31,7 +31,6 @@ import csv
 import io
 import itertools
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _common import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "caltech101"
@@ -411,7 +411,7 @@ def main() -> None:
     what = f"{len(args.labels.split(','))} labels" if args.endpoint == "classify" else "image embedding"
     print(
         f"\nModel `{model}`, POST /v1/{args.endpoint} (multipart JPEG, {what}), "
-        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), torch threads {threads}, "
+        f"{os.cpu_count()} CPUs ({cpu_model()}), torch threads {threads}, "
         f"max_wait_ms {args.max_wait_ms:g}, client and server on one machine; 1-min load average "
         f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
     )

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import DATA, ROOT, read_split
+from _common import DATA, ROOT, cpu_model, read_split
 
 DEFAULT_MODEL = ROOT / "artifacts" / "clip-vit-b32-random"
 HEADER = "| section | what | wall rate | CPU-time rate | vs peer / ceiling (wall / CPU time) |\n|---|---|---|---|---|"
@@ -55,16 +54,6 @@ def report(section: str, what: str, rate: Rate, unit: str, *ratios: tuple[str, R
     extra = " ; ".join(f"{rate[0] / ref[0]:.2f}x / {rate[1] / ref[1]:.2f}x {name}" for name, ref in ratios if ref)
     print(f"| {section} | {what} | {rate[0]:,.1f} {unit} | {rate[1]:,.1f} per CPU-s | {extra} |", flush=True)
     return rate
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def matmul_peak(dtype, size: int = 2048, repeats: int = 5) -> Rate:
@@ -277,7 +266,7 @@ def main() -> None:
     lines = (DATA / "captions" / "flickr8k.txt").read_text().splitlines()
     captions = lines[: args.captions]
     print(
-        f"## vocabfree speed: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"## vocabfree speed: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads); {len(paths)} Caltech-101 JPEGs, {len(captions)} Flickr8k captions"
     )
     if "images" not in args.skip:

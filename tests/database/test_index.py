@@ -7,7 +7,7 @@ import pytest
 
 from vocabfree.database import BuildConfig, CaptionDatabase, IndexConfig, parse_size
 from vocabfree.database.importer import _Source, import_rows
-from vocabfree.database.index import resolve_kind
+from vocabfree.database.index import factory_string, resolve_kind
 from vocabfree.errors import InvalidInputError
 
 
@@ -67,6 +67,41 @@ def test_resolve_kind_and_sizes():
         resolve_kind(10, 8, IndexConfig(kind="annoy"))
 
 
+def test_auto_codes_take_the_finest_that_fits_the_budget():
+    budget = IndexConfig()  # 4 GB: what every 10M database gets by default
+    assert factory_string("ivf", 10_000_000, 384, budget, 262_144) == "IVF8192_HNSW32,SQ8"  # 384 B/caption
+    assert factory_string("ivf", 10_000_000, 768, budget, 262_144) == "IVF8192_HNSW32,SQ4"  # SQ8 needs 7.7 GB
+    small = IndexConfig(memory=parse_size("1GB"))  # 99 B/caption left for codes
+    assert factory_string("ivf", 10_000_000, 768, small, 262_144) == "IVF8192_HNSW32,PQ96"
+    assert factory_string("ivf", 10_000_000, 768, IndexConfig(codes="sq8"), 262_144).endswith(",SQ8")  # asked for
+    with pytest.raises(InvalidInputError, match="raise --index-memory"):
+        factory_string("ivf", 10_000_000, 768, IndexConfig(memory=parse_size("50MB")), 262_144)
+
+
+def test_tuning_stops_when_recall_stops_rising(tmp_path, caplog):
+    """Codes too coarse for the target: tuning doubles the candidates re-ranked (1 -> 2 -> 4), then records the
+    plateau and warns, instead of probing every list."""
+    n, dim = 30_000, 64
+    x = clustered(n, dim, seed=5)
+    config = BuildConfig(
+        shard_size=8192,
+        index=IndexConfig(kind="ivf", codes="pq2", refine=1, max_refine=4, nlist=1024, train_size=65_536),
+    )
+    import_rows(
+        [("synthetic", [f"c{i}" for i in range(n)], x)],
+        [_Source("synthetic", "0" * 64)],
+        tmp_path / "db",
+        model_name="synthetic",
+        embed_dim=dim,
+        config=config,
+    )
+    params = CaptionDatabase.open(tmp_path / "db").manifest.index
+    assert params["tuning_plateau"] is True and params["tuned_recall_at_10"] < 0.95
+    assert params["refine"] == 4  # escalated to max_refine before giving up
+    assert 64 <= params["nprobe"] < 1024
+    assert "stopped rising" in caplog.text
+
+
 def test_nprobe_override_at_open(ivf_db):
     db, _ = ivf_db
     nlist = int(db.manifest.index["factory"].split("_")[0][3:])
@@ -81,7 +116,7 @@ def test_nprobe_override_at_open(ivf_db):
         CaptionDatabase.open(db.path, nprobe=0)
 
 
-@pytest.mark.parametrize("factory", ["IVF64_HNSW32,SQ8", "IVF32,PQ8"])
+@pytest.mark.parametrize("factory", ["IVF64_HNSW32,SQ8", "IVF64_HNSW32,SQ4", "IVF32,PQ8"])
 def test_presized_fill_equals_faiss_add(tmp_path, factory):
     """``fill_ivf`` writes the index ``index.add`` builds, byte for byte (lists, ids, codes, order)."""
     import faiss

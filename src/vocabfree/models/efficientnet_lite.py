@@ -17,6 +17,7 @@ from vocabfree.errors import InvalidInputError, MissingDependencyError, require
 from vocabfree.images import ImageInput, load_image
 from vocabfree.models._runtime import Runtime, cast_matmul_weights, fast_forward, select_runtime
 from vocabfree.models.colour import colour_thumbnail, hsv_colours, image_colours
+from vocabfree.models.ort import OrtForward, export_key, onnx_enabled
 from vocabfree.models.pipeline import collate, default_workers, lagged_outputs, prepared_batches
 
 FEATURE_DIM = 1280  # pooled EfficientNet-Lite features (all Lite variants: the head is not width-scaled)
@@ -63,10 +64,11 @@ class ImageOutputs:
 class EfficientNetLiteEncoder:
     """Adapter around an ``efficientnet_lite_pytorch.EfficientNet``: PIL images -> ``ImageOutputs``."""
 
-    def __init__(self, net, cfg: LiteCfg, runtime: Runtime):
-        self.net = net
+    def __init__(self, net, cfg: LiteCfg, runtime: Runtime, ort: OrtForward | None = None):
+        self.net = net  # the torch module: image tokens (caption/VQA) and the forward when ``ort`` is None
         self.cfg = cfg
         self.runtime = runtime
+        self.ort = ort  # ONNX Runtime session of the same network in fp32 (CPU), used by ``forward``
         self.tag = f"{cfg.arch}@{cfg.input_size}"
 
     @property
@@ -108,6 +110,9 @@ class EfficientNetLiteEncoder:
         import torch
 
         crops = collate([p[0] for p in prepared], pin_memory=self.runtime.device.startswith("cuda"))
+        if self.ort is not None:
+            feats, out = self.ort(self.to_pixels(crops).contiguous().numpy())
+            return torch.from_numpy(feats), torch.from_numpy(out), [p[1] for p in prepared]
         with torch.inference_mode():
             pixels = self.to_pixels(crops)
             with self.runtime.autocast():
@@ -144,8 +149,43 @@ class EfficientNetLiteEncoder:
         return ImageOutputs(np.concatenate(pooled), np.concatenate(logits), np.concatenate(colours))
 
 
-def load_efficientnet_lite(arch: str = DEFAULT_ARCH, runtime: Runtime | None = None) -> EfficientNetLiteEncoder:
-    """Build an EfficientNet-Lite from its offline weight package; fails loudly on any key mismatch."""
+def _classifier_module(net):
+    """pixels -> (pooled features, logits), what ``_run`` computes, as one module for the ONNX export."""
+    import torch
+
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, pixels):
+            feats = self.net.extract_features(pixels).mean(dim=(2, 3))
+            return feats, self.net._fc(feats)
+
+    return Classifier().eval()
+
+
+def _onnx_forward(lib, cfg: LiteCfg, path: str) -> OrtForward | None:
+    """The fp32, batch-norm-folded network exported to ONNX (once, cached) and opened in ONNX Runtime."""
+    import torch
+
+    def build():
+        net = lib.EfficientNet.from_name(cfg.arch)
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        fold_for_inference(net.eval(), batch_norm=True)
+        return _classifier_module(net), torch.zeros(2, 3, cfg.input_size, cfg.input_size)
+
+    key = export_key(cfg.arch, Path(path), cfg.input_size, "pooled+logits", 1)
+    return OrtForward.cached(key, build, ["pooled", "logits"])
+
+
+def load_efficientnet_lite(
+    arch: str = DEFAULT_ARCH, runtime: Runtime | None = None, *, onnx: bool | None = None
+) -> EfficientNetLiteEncoder:
+    """Build an EfficientNet-Lite from its offline weight package; fails loudly on any key mismatch.
+
+    On CPU the classifier forward runs in ONNX Runtime when it is installed (``vocabfree.models.ort``;
+    ``onnx=False`` or ``VOCABFREE_ONNX=0`` keeps PyTorch, as does ``VOCABFREE_FAST_FORWARD=0``)."""
     if arch not in _cfgs:
         raise InvalidInputError(f"unknown EfficientNet-Lite arch '{arch}'; choose one of {', '.join(_cfgs)}")
     cfg = _cfgs[arch]
@@ -166,7 +206,8 @@ def load_efficientnet_lite(arch: str = DEFAULT_ARCH, runtime: Runtime | None = N
     net = net.to(runtime.device).to(memory_format=torch.channels_last)
     if fast_forward():
         cast_matmul_weights(net, runtime)
-    return EfficientNetLiteEncoder(net, cfg, runtime)
+    use_ort = fast_forward() and onnx_enabled(onnx, runtime.device)
+    return EfficientNetLiteEncoder(net, cfg, runtime, _onnx_forward(lib, cfg, path) if use_ort else None)
 
 
 def _conv_bn_pairs(net) -> list[tuple[str, str, object]]:

@@ -3,7 +3,6 @@ scikit-image's sample photos with no class list. Run it again and the database i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,13 +18,9 @@ from vocabfree.cli._output import (
     stream_predictions,
     usage_error,
 )
+from vocabfree.models.cache import cache_home
 
 SAMPLE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/vocabfree`` (``~/.cache/vocabfree``)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vocabfree"
 
 
 def sample_photos() -> list[Path]:
@@ -87,7 +82,7 @@ def register(app: typer.Typer) -> None:
         if any(c in model for c in "/\\") and db is None:
             raise usage_error("--model with a path needs --db DIR")
         paths = expand_paths(images) if images else sample_photos()
-        out = db or default_cache_dir() / "db" / f"wordnet-{model.replace(':', '-')}"
+        out = db or cache_home() / "db" / f"wordnet-{model.replace(':', '-')}"
         vlm = load_model_from_options(model)
         if ensure_wordnet_database(vlm, out, rebuild=rebuild):
             typer.secho(f"built {out}", err=True)

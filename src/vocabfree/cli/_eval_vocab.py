@@ -9,7 +9,6 @@ import typer
 
 from vocabfree.classify import steps
 from vocabfree.classify.methods import DEFAULT_METHOD, METHOD_NAMES, method_spec
-from vocabfree.cli._demo import default_cache_dir
 from vocabfree.cli._output import (
     DeviceOption,
     JsonOption,
@@ -21,6 +20,7 @@ from vocabfree.cli._output import (
     result_item,
     usage_error,
 )
+from vocabfree.models.cache import cache_home
 
 METRIC_COLUMNS = (("cluster_accuracy", "CA"), ("semantic_similarity", "SS"), ("semantic_iou", "IoU"))
 
@@ -68,7 +68,7 @@ def register_eval(eval_app: typer.Typer) -> None:
             raise usage_error("several --dataset/--method values need --table")
         if lexicon not in ("wordnet", "none"):
             raise usage_error("--lexicon must be wordnet or none")
-        cache = cache_dir or default_cache_dir()
+        cache = cache_dir or cache_home()
         recorded = read_manifest(db).model if db is not None else None
         vlm = load_model_from_options(model_for_artefact(model, recorded, f"database {db}"), device, precision)
         database = CaptionDatabase.open(db, model=vlm) if db is not None else None

@@ -335,7 +335,7 @@ def _tune(index, vectors, held: np.ndarray, mix: np.ndarray, kind: str, config: 
     return {
         knob: int(value),
         "refine": refine,
-        "tuned_recall_at_10": round(min(recalls.values()), 4),
+        "tuned_recall_at_10": round(reached, 4),
         "tuned_recall_by_queries": {name: round(r, 4) for name, r in recalls.items()},
         "tuning_queries": len(held),
         "tuning_plateau": plateau,

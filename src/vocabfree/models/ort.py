@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from vocabfree.atomic import atomic_path
+from vocabfree.models.cache import cache_home
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _quiet_exporter() -> Iterator[None]:
 
 def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/vocabfree/onnx`` (``~/.cache/vocabfree/onnx``)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vocabfree" / "onnx"
+    return cache_home() / "onnx"
 
 
 def export_key(name: str, weights: Path, *parts: object) -> str:

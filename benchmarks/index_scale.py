@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--index", default="auto")
     parser.add_argument("--index-memory", default="4GB")
     parser.add_argument("--flat-max", type=int, default=IndexConfig().flat_max)
-    parser.add_argument("--codes", default=IndexConfig().codes, help="ivf codes: auto, sq8, sq4, pq{m}")
+    parser.add_argument("--codes", default=IndexConfig().codes, help="ivf codes: auto, sq8, sq4, pq{m}, pq{m}x4fs")
     parser.add_argument("--refine", type=int, default=IndexConfig().refine, help="candidates re-ranked per hit")
     parser.add_argument("--shard-size", type=int, default=65536)
     parser.add_argument("--clusters", type=int, default=4096)

@@ -49,6 +49,31 @@ def test_auto_index_recall_and_exact_similarities(ivf_db):
         assert np.all(np.diff(h.similarities) <= 0)
 
 
+def test_fast_scan_codes_when_sq8_does_not_fit(tmp_path):
+    """A budget below SQ8's D bytes/caption gives 4-bit PQ fast-scan codes (D/2 bytes), filled in their
+    32-vector blocks; re-ranking keeps recall@10 >= 0.95 on unseen queries and the similarities exact."""
+    n, dim = 30_000, 64
+    x = clustered(n, dim, seed=7)
+    memory = n * (8 + dim // 2 + 8)  # 48 bytes/caption: SQ8 (64 + 8 of id) does not fit, PQ64x4fs (32 + 8) does
+    config = BuildConfig(shard_size=8192, index=IndexConfig(kind="auto", flat_max=10_000, memory=memory))
+    batches = [("synthetic", [f"c{i}" for i in range(n)], x)]
+    import_rows(
+        batches, [_Source("synthetic", "0" * 64)], tmp_path / "db", model_name="synthetic", embed_dim=dim, config=config
+    )
+    db = CaptionDatabase.open(tmp_path / "db")
+    params = db.manifest.index
+    assert params["factory"].endswith(",PQ64x4fs") and params["tuned_recall_at_10"] >= 0.95
+    assert params["refine"] in (10, 20, 40)
+    stored = db.embeddings.astype(np.float32)
+    queries = clustered(300, dim, seed=8)
+    truth = np.argsort(-(queries @ stored.T), axis=1, kind="stable")[:, :10]
+    hits = db.search(queries, k=10)
+    recall = np.mean([len(set(h.ids.tolist()) & set(t.tolist())) / 10 for h, t in zip(hits, truth, strict=True)])
+    assert recall >= 0.95
+    for q, h in zip(queries[:20], hits[:20], strict=True):
+        np.testing.assert_allclose(h.similarities, stored[h.ids] @ q, rtol=1e-6, atol=1e-6)
+
+
 def test_index_file_is_memory_mapped_and_checksummed(ivf_db):
     db, _ = ivf_db
     assert "index.faiss" in db.manifest.files
@@ -70,7 +95,7 @@ def test_resolve_kind_and_sizes():
 def test_auto_codes_take_the_finest_that_fits_the_budget():
     budget = IndexConfig()  # 4 GB: what every 10M database gets by default
     assert factory_string("ivf", 10_000_000, 384, budget, 262_144) == "IVF8192_HNSW32,SQ8"  # 384 B/caption
-    assert factory_string("ivf", 10_000_000, 768, budget, 262_144) == "IVF8192_HNSW32,SQ4"  # SQ8 needs 7.7 GB
+    assert factory_string("ivf", 10_000_000, 768, budget, 262_144) == "IVF8192_HNSW32,PQ768x4fs"  # SQ8: 7.7 GB
     small = IndexConfig(memory=parse_size("1GB"))  # 99 B/caption left for codes
     assert factory_string("ivf", 10_000_000, 768, small, 262_144) == "IVF8192_HNSW32,PQ96"
     assert factory_string("ivf", 10_000_000, 768, IndexConfig(codes="sq8"), 262_144).endswith(",SQ8")  # asked for
@@ -102,6 +127,31 @@ def test_tuning_stops_when_recall_stops_rising(tmp_path, caplog):
     assert "stopped rising" in caplog.text
 
 
+def test_tuning_reranks_more_where_that_halves_the_lists_scanned(tmp_path):
+    """At the target with refine 10, tuning still doubles refine when that reaches the target with at most half
+    the lists (coarse PQ8 codes here)."""
+    n, dim = 30_000, 64
+    x = clustered(n, dim, seed=7)
+
+    def tuned(max_refine: int, name: str) -> dict:
+        config = BuildConfig(shard_size=8192, index=IndexConfig(kind="ivf", codes="pq8", max_refine=max_refine))
+        rows = [("synthetic", [f"c{i}" for i in range(n)], x)]
+        import_rows(
+            rows,
+            [_Source("synthetic", "0" * 64)],
+            tmp_path / name,
+            model_name="synthetic",
+            embed_dim=dim,
+            config=config,
+        )
+        return CaptionDatabase.open(tmp_path / name).manifest.index
+
+    only10, free = tuned(10, "a"), tuned(40, "b")
+    assert only10["refine"] == 10 and only10["tuned_recall_at_10"] >= 0.95
+    assert free["refine"] > 10 and free["tuned_recall_at_10"] >= 0.95
+    assert free["nprobe"] <= only10["nprobe"] // 2
+
+
 def test_nprobe_override_at_open(ivf_db):
     db, _ = ivf_db
     nlist = int(db.manifest.index["factory"].split("_")[0][3:])
@@ -116,7 +166,7 @@ def test_nprobe_override_at_open(ivf_db):
         CaptionDatabase.open(db.path, nprobe=0)
 
 
-@pytest.mark.parametrize("factory", ["IVF64_HNSW32,SQ8", "IVF64_HNSW32,SQ4", "IVF32,PQ8"])
+@pytest.mark.parametrize("factory", ["IVF64_HNSW32,SQ8", "IVF64_HNSW32,SQ4", "IVF64_HNSW32,PQ32x4fs", "IVF32,PQ8"])
 def test_presized_fill_equals_faiss_add(tmp_path, factory):
     """``fill_ivf`` writes the index ``index.add`` builds, byte for byte (lists, ids, codes, order)."""
     import faiss

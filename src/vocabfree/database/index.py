@@ -8,7 +8,8 @@ Kinds (``--index``):
   ``IndexScalarQuantizer(QT_fp16)`` when the database opens (2*D bytes/caption of RAM), so the vectors are
   stored on disk once.
 - ``ivf``: ``IVF{nlist}_HNSW32`` (an HNSW graph finds the lists to visit) with SQ8 codes (D bytes/caption)
-  or, when those do not fit the memory budget, SQ4 (D/2 bytes), else PQ codes (D/4 or fewer bytes/caption).
+  or, when those do not fit the memory budget, 4-bit PQ fast-scan codes ``PQ{D}x4fs`` (D/2 bytes, scanned with
+  SIMD table look-ups), else PQ codes (D/4 or fewer bytes/caption).
   Trained on a random sample of at most ``train_size`` vectors, then filled shard by shard; the file opens
   memory-mapped.
 - ``ivfpq``: ``IVF{nlist},PQ{D/8}`` with a flat coarse quantiser (the old default for large corpora).
@@ -30,6 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vocabfree.database.fill import fill_ivf, float_blocks
 from vocabfree.errors import InvalidInputError, require
 
 INDEX_KINDS = ("auto", "flat", "ivf", "ivfpq", "hnsw")
@@ -49,7 +51,7 @@ class IndexConfig:
     memory: int = 4 << 30  # bytes the index may take in RAM (``--index-memory``)
     flat_max: int = FLAT_MAX
     nlist: int = 0  # ivf/ivfpq lists; 0: a power of two near 4*sqrt(N), at most train_size/32
-    codes: str = "auto"  # ivf codes: "sq8", "sq4", "pq{m}" or auto (the finest that fits the memory budget)
+    codes: str = "auto"  # ivf codes: "sq8", "sq4", "pq{m}", "pq{m}x4fs" or auto (the finest that fits the budget)
     nprobe: int = 0  # 0: tuned at build to reach recall_target
     refine: int = 10  # candidates re-ranked per requested hit (doubled by tuning where the codes need it)
     max_refine: int = 40  # the most tuning may raise ``refine`` to
@@ -98,14 +100,16 @@ def _nlist(n: int, config: IndexConfig, train_n: int) -> int:
 
 def _codes(n: int, dim: int, config: IndexConfig) -> str:
     if config.codes != "auto":
-        return config.codes.upper()
+        return config.codes.upper().replace("X4FS", "x4fs")  # FAISS spells fast-scan "PQ{m}x4fs"
     per_vector = config.memory / max(n, 1) - 8  # 8 bytes of id per vector in the inverted lists
     if dim <= per_vector:
         return "SQ8"
-    # 4 bits per dimension before PQ: at 10M x 768 under 4 GB, PQ192 (2 bits per dimension) left re-ranking
-    # too few true neighbours (recall@10 0.87 at nprobe 4096, docs/databases.md) where SQ4 keeps them.
+    # 4 bits per dimension before 8-bit PQ: at 10M x 768 under 4 GB, PQ192 (2 bits per dimension) left
+    # re-ranking too few true neighbours (recall@10 0.87 at nprobe 4096, docs/databases.md). Of the 4-bit codes,
+    # PQ{D}x4fs scans ~5x faster than SQ4 at the same bytes (SIMD look-ups in 32-vector blocks) and matches its
+    # recall once 40 candidates per hit are re-ranked (docs/databases.md), so ``auto`` takes fast-scan.
     if dim % 2 == 0 and dim // 2 <= per_vector:
-        return "SQ4"
+        return f"PQ{dim}x4fs"
     for m in (dim // 4, dim // 8, dim // 16, dim // 32):
         if m >= 1 and dim % m == 0 and m <= per_vector:
             return f"PQ{m}"
@@ -155,14 +159,6 @@ def rerank(
     sims = np.where(valid, sims, -np.inf).astype(np.float32)
     order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(sims, order, 1), np.take_along_axis(np.where(valid, ids, -1), order, 1)
-
-
-def float_blocks(vectors, size: int = 65536):
-    """``(first row id, float32 rows)`` of every shard in blocks of at most ``size`` rows, in row order: the one
-    loop that scans, fills and tunes (each shard's pages are given back after it, ``ShardSet.blocks``)."""
-    for start, emb in vectors.blocks():
-        for s in range(0, len(emb), size):
-            yield start + s, np.asarray(emb[s : s + size], dtype=np.float32)
 
 
 def exact_topk(vectors, queries: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
@@ -232,49 +228,6 @@ def build_index(vectors, config: IndexConfig, *, progress: bool = False):
     return index, params
 
 
-def fill_ivf(index, vectors, *, desc: str = "fill index", progress: bool = False) -> None:
-    """Add every row of ``vectors`` to the trained IVF ``index`` with row ids, in two passes over the shards:
-    assign each row to its list and count, then size every inverted list exactly once and write the encoded
-    rows in place. The result is the index ``index.add`` would give (same lists, codes and order), but
-    ``add`` grows each list's std::vector by doubling, which at 10M x 384 SQ8 took 5.6 GB for a 3.9 GB index."""
-    faiss = _faiss()
-    from tqdm.auto import tqdm
-
-    ivf = faiss.extract_index_ivf(index)
-    assigned, counts = [], np.zeros(ivf.nlist, dtype=np.int64)
-    with tqdm(total=2 * len(vectors), desc=desc, unit="row", disable=not progress) as bar:
-        for _, block in float_blocks(vectors):
-            lists = ivf.quantizer.assign(block, 1)[:, 0]
-            counts += np.bincount(lists, minlength=ivf.nlist)
-            assigned.append(lists.astype(np.int32))
-            bar.update(len(block))
-        invlists = faiss.downcast_InvertedLists(ivf.invlists)
-        for list_no in np.flatnonzero(counts).tolist():
-            invlists.resize(list_no, int(counts[list_no]))
-        cursor = np.zeros(ivf.nlist, dtype=np.int64)
-        for (first, block), lists in zip(float_blocks(vectors), assigned, strict=True):
-            _write_entries(invlists, ivf, np.ascontiguousarray(block), lists.astype(np.int64), first, cursor)
-            bar.update(len(block))
-    ivf.ntotal = index.ntotal = int(counts.sum())
-
-
-def _write_entries(invlists, ivf, x: np.ndarray, lists: np.ndarray, first_id: int, cursor: np.ndarray) -> None:
-    """Encode rows ``x`` (ids ``first_id``, ``first_id + 1``, ...) for their ``lists`` and write them at each
-    list's ``cursor`` (advanced), in id order within a list, as ``add`` appends them."""
-    faiss = _faiss()
-    codes = np.empty((len(x), ivf.code_size), dtype=np.uint8)
-    ivf.encode_vectors(len(x), faiss.swig_ptr(x), faiss.swig_ptr(lists), faiss.swig_ptr(codes), False)
-    order = np.argsort(lists, kind="stable")
-    ids = np.ascontiguousarray(first_id + order, dtype=np.int64)
-    codes = np.ascontiguousarray(codes[order])
-    bounds = np.flatnonzero(np.diff(lists[order])) + 1
-    for first, last in zip(np.r_[0, bounds].tolist(), np.r_[bounds, len(order)].tolist(), strict=True):
-        list_no, n = int(lists[order[first]]), last - first
-        where = int(cursor[list_no])
-        invlists.update_entries(list_no, where, n, faiss.swig_ptr(ids[first:]), faiss.swig_ptr(codes[first:]))
-        cursor[list_no] += n
-
-
 def _tune(index, vectors, held: np.ndarray, mix: np.ndarray, kind: str, config: IndexConfig) -> dict:
     """Smallest nprobe (efSearch for hnsw) whose re-ranked top-10 reaches the recall target on both query
     sets: held-out database vectors (their own row excluded) and normalised means of 8 random database
@@ -283,7 +236,9 @@ def _tune(index, vectors, held: np.ndarray, mix: np.ndarray, kind: str, config: 
     When recall stops rising below the target (the codes, not the lists visited, limit the candidates), the
     number re-ranked doubles (``refine``, up to ``max_refine``) and nprobe is searched again: re-ranking 40
     candidates per hit costs far less than scanning many more lists (SQ4 codes at 10M x 768 density:
-    recall 0.92 at nprobe 1,024 with refine 10, 0.97 at nprobe 64 with refine 40; docs/databases.md)."""
+    recall 0.92 at nprobe 1,024 with refine 10, 0.97 at nprobe 64 with refine 40; docs/databases.md). Once the
+    target is reached, ``refine`` still doubles where that at least halves nprobe. Deterministic: the same
+    vectors and config give the same parameters (no timing enters the choice)."""
     k = min(10, len(vectors) - 1)
     sets = {"captions": (vectors.rows(held, release=True), held), "mixtures": (mix, None)}
     truth = {name: exact_topk(vectors, q, k, exclude=ex) for name, (q, ex) in sets.items()}
@@ -306,21 +261,35 @@ def _tune(index, vectors, held: np.ndarray, mix: np.ndarray, kind: str, config: 
             out[name] = recall_at(rerank(vectors, queries, ids, k, release=True)[1], truth[name])
         return out
 
-    refine, plateau = config.refine, False
-    while True:
-        previous = -1.0
+    def ladder(refine: int, upto: float) -> tuple[int, dict[str, float], float, bool] | None:
+        """Smallest value up to ``upto`` reaching the target at ``refine``, else where recall stopped rising
+        (plateau) or the last value; None when ``upto`` ends the search first."""
+        previous, found = -1.0, None
         for value in values:
+            if value > upto:
+                return found
             recalls = recall(value, refine)
             reached = min(recalls.values())
             # Doubling the lists visited no longer helps: going on would only make every query scan more of
             # the index (10M x 768 PQ192 went to half of it for +0.01).
             plateau = reached < config.recall_target and value >= PLATEAU_FROM and reached - previous < PLATEAU_GAIN
+            found = (value, recalls, reached, plateau)
             if reached >= config.recall_target or plateau:
-                break
+                return found
             previous = reached
-        if not plateau or fixed or refine * 2 > config.max_refine:
+        return found
+
+    refine = config.refine
+    value, recalls, reached, plateau = ladder(refine, math.inf)  # type: ignore[misc]
+    while not fixed and refine * 2 <= config.max_refine:
+        # Below the target the codes limit the candidates: re-rank more. At the target, re-rank more only where
+        # that at least halves the lists scanned (a scanned list costs ~1k code look-ups, a re-ranked hit one
+        # float16 row: 4-bit fast-scan codes at 10M x 768 density need refine 40 where SQ8 needs 10).
+        trial = ladder(refine * 2, math.inf if reached < config.recall_target else value // 2)
+        if trial is None or (reached >= config.recall_target and trial[2] < config.recall_target):
             break
         refine *= 2
+        value, recalls, reached, plateau = trial
     if plateau:
         log.warning(
             "recall@10 stopped rising at %.3f (%s=%d, refine %d), below the target %.2f: the %s index's codes "

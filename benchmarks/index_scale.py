@@ -60,6 +60,7 @@ def measure(out: Path, n: int, dim: int, args) -> dict:
             flat_max=args.flat_max,
             codes=args.codes,
             refine=args.refine,
+            nlist=args.nlist,
         ),
     )
     t0 = time.perf_counter()
@@ -135,6 +136,7 @@ def main() -> None:
     parser.add_argument("--flat-max", type=int, default=IndexConfig().flat_max)
     parser.add_argument("--codes", default=IndexConfig().codes, help="ivf codes: auto, sq8, sq4, pq{m}, pq{m}x4fs")
     parser.add_argument("--refine", type=int, default=IndexConfig().refine, help="candidates re-ranked per hit")
+    parser.add_argument("--nlist", type=int, default=0, help="ivf lists; 0: auto (~4*sqrt(N), <= train size/32)")
     parser.add_argument("--shard-size", type=int, default=65536)
     parser.add_argument("--clusters", type=int, default=4096)
     parser.add_argument("--spread", type=float, default=0.6, help="noise std per dimension (centres: std 1)")

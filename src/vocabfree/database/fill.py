@@ -82,8 +82,17 @@ def _write_blocked(invlists, ivf, x: np.ndarray, lists: np.ndarray, first_id: in
     faiss = _faiss()
     codes = _encode(ivf, x, lists)
     packer = ivf.get_CodePacker()
+    # The lists were sized before the fill, so their buffers do not move: look each one up once per block.
+    targets = {
+        list_no: (
+            invlists.get_codes(list_no),
+            faiss.rev_swig_ptr(invlists.get_ids(list_no), int(invlists.list_size(list_no))),
+        )
+        for list_no in np.unique(lists).tolist()
+    }
     for row, list_no in enumerate(lists.tolist()):
         where = int(cursor[list_no])
-        packer.pack_1_c(faiss.swig_ptr(codes[row]), where, invlists.get_codes(list_no))
-        faiss.rev_swig_ptr(invlists.get_ids(list_no), where + 1)[where] = first_id + row
+        block, ids = targets[list_no]
+        packer.pack_1_c(faiss.swig_ptr(codes[row]), where, block)
+        ids[where] = first_id + row
         cursor[list_no] += 1

@@ -74,6 +74,31 @@ def test_fast_scan_codes_when_sq8_does_not_fit(tmp_path):
         np.testing.assert_allclose(h.similarities, stored[h.ids] @ q, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("kind", "codes", "tail"), [("flat", "auto", None), ("ivf", "auto", ",SQ8"), ("ivf", "pq48x4fs", ",PQ48x4fs")]
+)
+def test_odd_dimensions_are_padded_to_simd_lanes_and_stay_exact(tmp_path, kind, codes, tail):
+    """``local`` embeds in 395-d, off FAISS's 16-float SIMD lanes (scalar kernels, ~15x slower): indexes are
+    built at the dimension rounded up to 16 with zero columns, and search gives what unpadded exact search gives."""
+    n, dim = 12_000, 45
+    x = clustered(n, dim, seed=3, clusters=60)
+    config = BuildConfig(shard_size=5000, index=IndexConfig(kind=kind, codes=codes, nlist=64, train_size=n))
+    batches = [("synthetic", [f"c{i}" for i in range(n)], x)]
+    out = tmp_path / "db"
+    import_rows(batches, [_Source("synthetic", "0" * 64)], out, model_name="synthetic", embed_dim=dim, config=config)
+    db = CaptionDatabase.open(out)
+    assert db._index.d == 48 and db.embed_dim == dim
+    assert tail is None or db.manifest.index["factory"].endswith(tail)
+    stored = db.embeddings.astype(np.float32)
+    queries = clustered(100, dim, seed=4, clusters=60)
+    truth = np.argsort(-(queries @ stored.T), axis=1, kind="stable")[:, :10]
+    hits = db.search(queries, k=10)
+    recall = np.mean([len(set(h.ids.tolist()) & set(t.tolist())) / 10 for h, t in zip(hits, truth, strict=True)])
+    assert recall == 1.0 if kind == "flat" else recall >= 0.95
+    for q, h in zip(queries, hits, strict=True):
+        np.testing.assert_allclose(h.similarities, stored[h.ids] @ q, rtol=1e-6, atol=1e-6)
+
+
 def test_index_file_is_memory_mapped_and_checksummed(ivf_db):
     db, _ = ivf_db
     assert "index.faiss" in db.manifest.files

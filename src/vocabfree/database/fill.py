@@ -10,19 +10,42 @@ import numpy as np
 
 from vocabfree.errors import require
 
-__all__ = ["fill_ivf", "float_blocks"]
+__all__ = ["fill_ivf", "float_blocks", "index_dim", "padded"]
+
+# FAISS's SIMD distance kernels (SQ fp16/SQ8 codes, PQ sub-quantisers) run on whole 16-float lanes; any other
+# dimension (``local``: 384 text + 11 colour dims = 395) falls back to scalar code: a flat 20k x 395 database
+# took 300 ms for 32 queries, 19 ms at 400 (docs/databases.md). Zero columns leave every inner product as it
+# is, so indexes are built at the padded dimension and vectors are padded on their way in.
+SIMD_LANES = 16
+
+
+def index_dim(dim: int) -> int:
+    """The dimension FAISS indexes of ``dim``-d embeddings are built with: ``dim`` rounded up to 16."""
+    return -(-dim // SIMD_LANES) * SIMD_LANES
+
+
+def padded(x: np.ndarray, dim: int) -> np.ndarray:
+    """Float32 rows ``x`` (N, D <= dim) with zero columns up to ``dim`` (``x`` itself when D == dim)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.shape[1] == dim:
+        return x
+    out = np.zeros((len(x), dim), dtype=np.float32)
+    out[:, : x.shape[1]] = x
+    return out
 
 
 def _faiss():
     return require("faiss", "all")
 
 
-def float_blocks(vectors, size: int = 65536):
-    """``(first row id, float32 rows)`` of every shard in blocks of at most ``size`` rows, in row order: the one
-    loop that scans, fills and tunes (each shard's pages are given back after it, ``ShardSet.blocks``)."""
+def float_blocks(vectors, size: int = 65536, dim: int | None = None):
+    """``(first row id, float32 rows)`` of every shard in blocks of at most ``size`` rows, in row order, padded
+    to ``dim`` columns if given: the one loop that scans, fills and tunes (each shard's pages are given back
+    after it, ``ShardSet.blocks``)."""
     for start, emb in vectors.blocks():
         for s in range(0, len(emb), size):
-            yield start + s, np.asarray(emb[s : s + size], dtype=np.float32)
+            block = np.asarray(emb[s : s + size], dtype=np.float32)
+            yield start + s, block if dim is None else padded(block, dim)
 
 
 def fill_ivf(index, vectors, *, desc: str = "fill index", progress: bool = False) -> None:
@@ -36,7 +59,7 @@ def fill_ivf(index, vectors, *, desc: str = "fill index", progress: bool = False
     ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
     assigned, counts = [], np.zeros(ivf.nlist, dtype=np.int64)
     with tqdm(total=2 * len(vectors), desc=desc, unit="row", disable=not progress) as bar:
-        for _, block in float_blocks(vectors):
+        for _, block in float_blocks(vectors, dim=ivf.d):
             lists = ivf.quantizer.assign(block, 1)[:, 0]
             counts += np.bincount(lists, minlength=ivf.nlist)
             assigned.append(lists.astype(np.int32))
@@ -46,7 +69,7 @@ def fill_ivf(index, vectors, *, desc: str = "fill index", progress: bool = False
             invlists.resize(list_no, int(counts[list_no]))
         write = _write_blocked if isinstance(invlists, faiss.BlockInvertedLists) else _write_entries
         cursor = np.zeros(ivf.nlist, dtype=np.int64)
-        for (first, block), lists in zip(float_blocks(vectors), assigned, strict=True):
+        for (first, block), lists in zip(float_blocks(vectors, dim=ivf.d), assigned, strict=True):
             write(invlists, ivf, np.ascontiguousarray(block), lists.astype(np.int64), first, cursor)
             bar.update(len(block))
     ivf.ntotal = index.ntotal = int(counts.sum())

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from vocabfree.database.fill import fill_ivf, float_blocks
+from vocabfree.database.fill import fill_ivf, float_blocks, index_dim, padded
 from vocabfree.errors import InvalidInputError, require
 
 INDEX_KINDS = ("auto", "flat", "ivf", "ivfpq", "hnsw")
@@ -142,8 +142,8 @@ def set_search_params(index, params: dict) -> None:
 
 
 def candidates(index, params: dict, queries: np.ndarray, k: int) -> np.ndarray:
-    """Candidate ids (Q, refine*k) from an approximate index (-1 padded)."""
-    _, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), int(params.get("refine", 1)) * k)
+    """Candidate ids (Q, refine*k) from a FAISS index (-1 padded); queries get the index's zero columns."""
+    _, ids = index.search(np.ascontiguousarray(padded(queries, index.d)), int(params.get("refine", 1)) * k)
     return ids
 
 
@@ -207,19 +207,19 @@ def build_index(vectors, config: IndexConfig, *, progress: bool = False):
     queries_n = min(config.tuning_queries, max(1, n // 10))
     held = np.sort(rng.choice(n, size=queries_n, replace=False))
     train_ids = _sample_ids(n, min(config.train_size, n), rng, exclude=held)
-    factory = factory_string(kind, n, dim, config, len(train_ids))
+    factory = factory_string(kind, n, index_dim(dim), config, len(train_ids))
     if kind in ("ivf", "ivfpq") and len(train_ids) < 39 * _nlist(n, config, len(train_ids)) // 2:
         raise InvalidInputError(
             f"{kind} with {factory} needs more training vectors than {n} captions give; "
             "use --index flat (or auto) for small corpora"
         )
-    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(index_dim(dim), factory, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
-        index.train(vectors.rows(train_ids, release=True))
+        index.train(padded(vectors.rows(train_ids, release=True), index.d))
     if kind in ("ivf", "ivfpq"):
         fill_ivf(index, vectors, desc=f"fill index ({factory})", progress=progress)
     else:
-        for _, block in float_blocks(vectors):
+        for _, block in float_blocks(vectors, dim=index.d):
             index.add(block)
     mix = vectors.rows(rng.integers(0, n, size=(len(held), 8)), release=True).sum(axis=1)  # off-distribution
     mix /= np.maximum(np.linalg.norm(mix, axis=1, keepdims=True), 1e-12)
@@ -314,10 +314,10 @@ def _tune(index, vectors, held: np.ndarray, mix: np.ndarray, kind: str, config: 
 def flat_index(vectors):
     """The exact in-memory index of a ``flat`` database: float16 codes, the same values as the shards."""
     faiss = _faiss()
-    index = faiss.IndexScalarQuantizer(vectors.dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-    for _, emb in vectors.blocks():
-        for s in range(0, len(emb), 65536):
-            index.add(np.asarray(emb[s : s + 65536], dtype=np.float32))
+    d = index_dim(vectors.dim)
+    index = faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    for _, block in float_blocks(vectors, dim=d):
+        index.add(block)
     return index
 
 

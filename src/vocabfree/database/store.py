@@ -166,11 +166,7 @@ class CaptionDatabase:
                 f"embeddings of model '{self.model_name}'"
             )
         k = min(k, len(self))
-        params = self._params
-        if params.get("kind") == "flat":
-            _, ids = self._index.search(np.ascontiguousarray(q), k)
-        else:
-            ids = candidates(self._index, params, q, k)
+        ids = candidates(self._index, self._params, q, k)  # flat: refine 1, exact candidates
         all_sims, all_ids = rerank(self.vectors, q, ids, k)
         hits = []
         for row_sims, row_ids in zip(all_sims, all_ids, strict=True):

@@ -1,13 +1,19 @@
 """Device and precision selection, and batched iteration with a progress bar, shared by torch backends.
 
-bf16 autocast matters on CPU: on CPUs with AMX/AVX512-BF16 it runs ViT-B/32 image encoding ~3.4x faster
-than fp32 (31 -> 106 img/s measured on our CI machine), so "auto" turns it on wherever it is supported.
+bf16 matters on CPU, both ways: with AMX it runs ViT-B/32 image encoding ~3.4x faster than fp32 (31 -> 106
+img/s on a 2-core AMX Xeon); with AVX512-BF16 but no AMX (an Intel Xeon whose hypervisor hides AMX) bf16
+matmuls ran at half the fp32 rate (140 vs 279 GFLOP/s), and MiniLM at 0.57x. So "auto" takes bf16 with AMX,
+fp32 without native bf16, and in between times one matmul in each precision once per process
+(``cpu_prefers_bf16``; ``VOCABFREE_CPU_BF16=1``/``0`` decides instead).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -16,6 +22,8 @@ from vocabfree.errors import InvalidInputError
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+BF16_MIN_SPEEDUP = 1.25  # bf16 must beat fp32 by this much to be the default (its outputs are less exact)
 
 
 def cpu_supports_bf16() -> bool:
@@ -32,6 +40,57 @@ def cpu_supports_bf16() -> bool:
         except (AttributeError, RuntimeError):
             continue
     return False
+
+
+def _amx() -> bool:
+    import torch
+
+    try:
+        return bool(torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _matmul_seconds(dtype) -> float:
+    """Best of 3 timings of a ViT-B-sized linear layer (512 tokens, 768 -> 2048) in ``dtype``."""
+    import torch
+
+    x, w = torch.randn(512, 768).to(dtype), torch.randn(2048, 768).to(dtype)
+    with torch.inference_mode():
+        torch.nn.functional.linear(x, w)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            torch.nn.functional.linear(x, w)
+            times.append(time.perf_counter() - start)
+    return min(times)
+
+
+@functools.cache
+def cpu_prefers_bf16() -> bool:
+    """Whether ``precision="auto"`` runs bf16 on this CPU: where it is native and measurably faster than fp32.
+
+    AMX: yes. No native bf16: no. AVX512-BF16 alone: it depends on the CPU (half the fp32 rate on an Intel
+    Xeon without AMX), so one ~0.1 s matmul timing per process decides, bf16 only if >= 1.25x faster; set
+    ``VOCABFREE_CPU_BF16=1`` or ``0`` for a fixed choice (e.g. identical outputs across runs on such CPUs)."""
+    forced = os.environ.get("VOCABFREE_CPU_BF16", "").strip().lower()
+    if forced:
+        return forced in ("1", "true", "yes", "on")
+    if not cpu_supports_bf16():
+        return False
+    if _amx():
+        return True
+    import torch
+
+    fp32, bf16 = _matmul_seconds(torch.float32), _matmul_seconds(torch.bfloat16)
+    prefers = fp32 >= BF16_MIN_SPEEDUP * bf16
+    log.info(
+        "CPU bf16 without AMX: linear %.2f ms in fp32, %.2f ms in bf16: auto precision %s",
+        fp32 * 1e3,
+        bf16 * 1e3,
+        "bf16" if prefers else "fp32",
+    )
+    return prefers
 
 
 @dataclass(frozen=True)
@@ -91,7 +150,8 @@ def compile_enabled(enabled: bool | None = None) -> bool:
 
 
 def select_runtime(device: str | None = None, precision: Precision = "auto") -> Runtime:
-    """Resolve ``device`` (None/"auto" = CUDA if present else CPU) and ``precision`` ("auto" = bf16 where fast)."""
+    """Resolve ``device`` (None/"auto" = CUDA if present else CPU) and ``precision`` ("auto" = bf16 where faster,
+    ``cpu_prefers_bf16``)."""
     import torch
 
     if device in (None, "auto"):
@@ -104,7 +164,7 @@ def select_runtime(device: str | None = None, precision: Precision = "auto") -> 
         if device.startswith("cuda"):
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         else:
-            precision = "bf16" if cpu_supports_bf16() else "fp32"
+            precision = "bf16" if cpu_prefers_bf16() else "fp32"
     if precision == "fp16" and not device.startswith("cuda"):
         raise InvalidInputError("fp16 is only supported on CUDA; use bf16 or fp32 on CPU")
     return Runtime(device=device, precision=precision)
